@@ -1,0 +1,43 @@
+# TaskHub: `make run` serves the app with demo data; `make test` runs every test.
+# Both create the virtual environment (.venv) and install requirements.txt first.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint venv migrate seed serve clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@if [ ! -x $(PY) ]; then \
+		python=$$(scripts/find-python) || exit 1; \
+		echo "Creating $(VENV) with $$python"; \
+		"$$python" -m venv $(VENV) || { echo "Could not create a virtual environment: install the venv module (Debian: apt-get install python3.12-venv)." >&2; exit 1; }; \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	@echo "Serving TaskHub (HTTP and WebSockets) on http://$(HOST):$(PORT)/  (API docs: /api/v1/docs, admin: /admin/)"
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) taskhub.asgi:application
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+test: lint
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm

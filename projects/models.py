@@ -1,0 +1,230 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class WorkspaceRole(models.TextChoices):
+    OWNER = "owner"
+    EDITOR = "editor"
+    VIEWER = "viewer"
+
+
+class ProjectRole(models.TextChoices):
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class StatusGroup(models.TextChoices):
+    TODO = "todo"
+    ACTIVE = "active"
+    REVIEW = "review"
+    ISSUE = "issue"
+    DONE = "done"
+
+
+COUNT_FIELDS = ("total", "todo", "active", "review", "issue", "done")
+
+# The five columns every new project starts with, in board order.
+DEFAULT_STATUSES = (
+    ("Todo", StatusGroup.TODO),
+    ("In Progress", StatusGroup.ACTIVE),
+    ("In Review", StatusGroup.REVIEW),
+    ("Issue", StatusGroup.ISSUE),
+    ("Done", StatusGroup.DONE),
+)
+
+
+def derived_status(counts: dict[str, int]) -> str:
+    """The project's status as a pure function of its counters (API.md; first match wins)."""
+    total = counts["total"]
+    if total == 0:
+        return StatusGroup.TODO
+    if counts["done"] == total:
+        return StatusGroup.DONE
+    if counts["issue"] > 0:
+        return StatusGroup.ISSUE
+    if counts["todo"] > 0:
+        return StatusGroup.TODO
+    if counts["active"] > 0 or counts["review"] > 0:
+        return StatusGroup.ACTIVE
+    return StatusGroup.TODO
+
+
+class Workspace(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=10_000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkspaceMember(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspace_memberships"
+    )
+    role = models.CharField(max_length=10, choices=WorkspaceRole.choices)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="projects_wsmember_unique"),
+            models.CheckConstraint(
+                condition=Q(role__in=WorkspaceRole.values), name="projects_wsmember_role_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "workspace"], name="projects_wsmember_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.workspace_id} ({self.role})"
+
+
+class Project(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="projects")
+    # Immutable after creation: task keys (KEY-n) are built from it.
+    key = models.CharField(max_length=10)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=100_000)
+    due_date = models.DateField(null=True, blank=True)
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    override_status = models.CharField(max_length=10, choices=StatusGroup.choices, blank=True)
+    override_reason = models.CharField(max_length=500, blank=True)
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    override_expires_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="projects_project_key_unique"),
+            models.CheckConstraint(
+                condition=Q(key__regex=r"^[A-Z][A-Z0-9]{1,9}$"), name="projects_project_key_format"
+            ),
+            models.CheckConstraint(
+                condition=Q(override_status="") | Q(override_status__in=StatusGroup.values),
+                name="projects_project_override_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.name}"
+
+    def active_override(self, now=None) -> str | None:
+        """The override status if one is set and not expired, else None."""
+        if not self.override_status:
+            return None
+        if self.override_expires_at is not None and self.override_expires_at <= (now or timezone.now()):
+            return None
+        return self.override_status
+
+
+class ProjectMember(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_memberships"
+    )
+    role = models.CharField(max_length=10, choices=ProjectRole.choices)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="projects_pmember_unique"),
+            models.CheckConstraint(
+                condition=Q(role__in=ProjectRole.values), name="projects_pmember_role_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "project"], name="projects_pmember_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.project_id} ({self.role})"
+
+
+class Status(models.Model):
+    """A board column. Its ``group`` is what the project's counters count."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="statuses")
+    name = models.CharField(max_length=100)
+    group = models.CharField(max_length=10, choices=StatusGroup.choices)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name_plural = "statuses"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="projects_status_name_unique"),
+            models.CheckConstraint(
+                condition=Q(group__in=StatusGroup.values), name="projects_status_group_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "position"], name="projects_status_order")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.group})"
+
+
+class ProjectCounters(models.Model):
+    """The project's live numbers, one row per project, created with it.
+
+    ``total`` .. ``done`` count non-archived tasks by status group; ``last_number``
+    is the last task number handed out (numbers are never reused); ``last_seq`` is
+    the last event sequence number of the project's event log. All of them change
+    only through in-database increments in the same transaction as the write
+    (``projects.services.counters_apply``), so one ``UPDATE ... RETURNING`` gives
+    the write its task number, its event sequence and the new counts.
+    """
+
+    project = models.OneToOneField(
+        Project, primary_key=True, on_delete=models.CASCADE, related_name="counters"
+    )
+    total = models.BigIntegerField(default=0)
+    todo = models.BigIntegerField(default=0)
+    active = models.BigIntegerField(default=0)
+    review = models.BigIntegerField(default=0)
+    issue = models.BigIntegerField(default=0)
+    done = models.BigIntegerField(default=0)
+    last_number = models.BigIntegerField(default=0)
+    last_seq = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "project counters"
+        constraints = [
+            models.CheckConstraint(condition=Q(**{f"{name}__gte": 0}), name=f"projects_counters_{name}_gte_0")
+            for name in (*COUNT_FIELDS, "last_number", "last_seq")
+        ] + [
+            models.CheckConstraint(
+                condition=Q(total=models.F("todo") + models.F("active") + models.F("review")
+                            + models.F("issue") + models.F("done")),
+                name="projects_counters_total_is_sum",
+            ),
+        ]
+        indexes = [models.Index(fields=["-updated_at"], name="projects_counters_activity")]
+
+    def __str__(self) -> str:
+        return f"counters of {self.project_id}"
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNT_FIELDS}

@@ -1,0 +1,230 @@
+"""Reads of workspaces, projects, members and statuses.
+
+Every ``*_get_for_member`` selector fetches the thing and the caller's roles in
+one query and raises ``NotFound`` when the caller may not see it, so the REST
+API, the services and the WebSocket consumer share one access rule.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from projects import cache as counts_cache
+from projects.models import (
+    Project,
+    ProjectCounters,
+    ProjectMember,
+    ProjectRole,
+    Status,
+    Workspace,
+    WorkspaceMember,
+    WorkspaceRole,
+)
+from taskhub.errors import NotFound, PermissionDenied, ValidationError
+
+# --- role rules (API.md "Roles") -----------------------------------------
+
+
+def can_manage_workspace(ws_role: str | None) -> bool:
+    return ws_role == WorkspaceRole.OWNER
+
+
+def can_edit_project_fields(ws_role: str | None) -> bool:
+    return ws_role in (WorkspaceRole.OWNER, WorkspaceRole.EDITOR)
+
+
+def can_admin_project(ws_role: str | None, project_role: str | None) -> bool:
+    """Archive/restore/delete a project, manage its members."""
+    return ws_role == WorkspaceRole.OWNER or (
+        ws_role == WorkspaceRole.EDITOR and project_role == ProjectRole.ADMIN
+    )
+
+
+def can_edit_tasks(ws_role: str | None, project_role: str | None) -> bool:
+    """Create/edit/move/archive/delete tasks and manage statuses."""
+    return ws_role == WorkspaceRole.OWNER or (ws_role == WorkspaceRole.EDITOR and project_role is not None)
+
+
+def can_override_status(ws_role: str | None) -> bool:
+    return ws_role == WorkspaceRole.OWNER
+
+
+def require(allowed: bool, detail: str) -> None:
+    if not allowed:
+        raise PermissionDenied(detail)
+
+
+def workspace_role_subquery(user, workspace_ref: str = "workspace_id") -> Subquery:
+    return Subquery(
+        WorkspaceMember.objects.filter(workspace_id=OuterRef(workspace_ref), user_id=user.pk).values("role")[:1]
+    )
+
+
+def project_role_subquery(user, project_ref: str = "pk") -> Subquery:
+    return Subquery(
+        ProjectMember.objects.filter(project_id=OuterRef(project_ref), user_id=user.pk).values("role")[:1]
+    )
+
+
+# --- workspaces ------------------------------------------------------------
+
+
+def _workspaces_for(user) -> QuerySet[Workspace]:
+    projects_count = Subquery(
+        Project.objects.filter(workspace_id=OuterRef("pk"), archived_at__isnull=True)
+        .order_by()
+        .values("workspace_id")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
+    return Workspace.objects.annotate(
+        role=workspace_role_subquery(user, "pk"),
+        projects_count=Coalesce(projects_count, 0),
+    ).filter(role__isnull=False)
+
+
+def workspace_list_for_user(*, user) -> QuerySet[Workspace]:
+    """The caller's workspaces with ``role`` and ``projects_count``, by name then id."""
+    return _workspaces_for(user).order_by("name", "id")
+
+
+def workspace_get_for_member(*, workspace_id: uuid.UUID, user, for_update: bool = False) -> Workspace:
+    qs = _workspaces_for(user).filter(pk=workspace_id)
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    workspace = qs.first()
+    if workspace is None:
+        raise NotFound("Workspace not found.")
+    return workspace
+
+
+def workspace_member_list(*, workspace: Workspace) -> QuerySet[WorkspaceMember]:
+    return WorkspaceMember.objects.filter(workspace=workspace).select_related("user").order_by("joined_at", "id")
+
+
+# --- projects ----------------------------------------------------------------
+
+
+def _projects_for(user) -> QuerySet[Project]:
+    return Project.objects.annotate(
+        ws_role=workspace_role_subquery(user),
+        project_role=project_role_subquery(user),
+    ).filter(ws_role__isnull=False)
+
+
+def project_get_for_member(
+    *, project_id: uuid.UUID, user, for_update: bool = False, with_counters: bool = True
+) -> Project:
+    """The project with ``ws_role``/``project_role`` of ``user``; ``NotFound`` if they may not see it.
+
+    ``with_counters`` joins the counters row (for writes and cache misses);
+    reads that hit the counts cache skip it and stay at one query.
+    """
+    related = ["lead", "created_by", "override_by"]
+    if with_counters:
+        related.append("counters")
+    qs = _projects_for(user).select_related(*related).filter(pk=project_id)
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    project = qs.first()
+    if project is None:
+        raise NotFound("Project not found.")
+    return project
+
+
+def project_attach_counts(projects: list[Project]) -> None:
+    """Set ``live_counts`` (and ``live_seq``) on each project: from the cache, else one query.
+
+    A cache hit costs no SQL; misses are read in one query and written back
+    versioned by the project's event sequence.
+    """
+    if not projects:
+        return
+    cached = counts_cache.counts_get_many([p.pk for p in projects])
+    missing = []
+    for project in projects:
+        hit = cached.get(str(project.pk))
+        if hit is None:
+            missing.append(project)
+        else:
+            project.live_seq, project.live_counts = hit
+    if not missing:
+        return
+    rows = {c.project_id: c for c in ProjectCounters.objects.filter(project_id__in=[p.pk for p in missing])}
+    for project in missing:
+        row = rows.get(project.pk)
+        counts = row.counts() if row else dict.fromkeys(("total", "todo", "active", "review", "issue", "done"), 0)
+        project.live_counts = counts
+        project.live_seq = row.last_seq if row else 0
+        if row is not None:
+            counts_cache.counts_set_if_newer(project.pk, row.last_seq, counts)
+
+
+def project_list_for_workspace(
+    *, workspace: Workspace, user, archived: bool = False, q: str | None = None
+) -> QuerySet[Project]:
+    """Projects of a workspace the caller belongs to, newest activity first."""
+    qs = (
+        Project.objects.filter(workspace=workspace, archived_at__isnull=not archived)
+        .select_related("lead", "created_by", "override_by", "counters")
+        .annotate(project_role=project_role_subquery(user))
+        .order_by("-counters__updated_at", "-id")
+    )
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(key__icontains=q))
+    return qs
+
+
+def project_member_list(*, project: Project) -> QuerySet[ProjectMember]:
+    return ProjectMember.objects.filter(project=project).select_related("user").order_by("joined_at", "id")
+
+
+# --- statuses ------------------------------------------------------------------
+
+
+def status_list_for_project(*, project: Project) -> QuerySet[Status]:
+    return Status.objects.filter(project=project).order_by("position", "id")
+
+
+def status_get_for_member(*, status_id: uuid.UUID, user, for_update: bool = False) -> Status:
+    """The status with its project (roles annotated on the project); ``NotFound`` if hidden."""
+    project = project_get_for_member_by_status(status_id=status_id, user=user)
+    qs = Status.objects.filter(pk=status_id)
+    if for_update:
+        qs = qs.select_for_update()
+    status = qs.first()
+    if status is None:
+        raise NotFound("Status not found.")
+    status.project = project
+    return status
+
+
+def project_get_for_member_by_status(*, status_id: uuid.UUID, user) -> Project:
+    project_id = Status.objects.filter(pk=status_id).values("project_id")
+    project = (
+        _projects_for(user).select_related("counters", "lead", "created_by", "override_by")
+        .filter(pk__in=Subquery(project_id))
+        .first()
+    )
+    if project is None:
+        raise NotFound("Status not found.")
+    return project
+
+
+def assignable_member(*, workspace_id: uuid.UUID, user_id: uuid.UUID) -> WorkspaceMember:
+    """The user's membership if they may be a project member, lead or assignee (owners and editors)."""
+    member = (
+        WorkspaceMember.objects.select_related("user")
+        .filter(
+            workspace_id=workspace_id,
+            user_id=user_id,
+            role__in=[WorkspaceRole.OWNER, WorkspaceRole.EDITOR],
+        )
+        .first()
+    )
+    if member is None:
+        raise ValidationError("Only owners and editors of the workspace can be chosen here.")
+    return member

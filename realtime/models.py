@@ -1,0 +1,43 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Event(models.Model):
+    """One entry of a project's event log (the outbox).
+
+    Written in the same transaction as the change it describes, with the next
+    per-project ``seq`` from the project's counters row, so the log has no gaps
+    and never holds a change that was rolled back. It serves replay after a
+    reconnect, ``GET /projects/{id}/events`` and the activity feed.
+
+    Workspace-level events that outlive their project (``project_deleted``) or
+    belong to no project (workspace membership) have ``project`` and ``seq`` null.
+    """
+
+    workspace = models.ForeignKey("projects.Workspace", on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(
+        "projects.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    seq = models.PositiveBigIntegerField(null=True, blank=True)
+    type = models.CharField(max_length=40)
+    data = models.JSONField(default=dict)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    request_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "seq"], name="realtime_event_project_seq_unique"),
+            models.CheckConstraint(
+                condition=models.Q(project__isnull=True, seq__isnull=True)
+                | models.Q(project__isnull=False, seq__isnull=False),
+                name="realtime_event_seq_with_project",
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="realtime_event_created")]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.seq} of {self.project_id}"

@@ -1,0 +1,65 @@
+from django.contrib import admin
+
+from taskhub.admin_utils import ServiceAdminMixin
+from tasks import services
+from tasks.models import Comment, Task
+
+
+@admin.register(Task)
+class TaskAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    list_display = ["__str__", "status", "priority", "type", "assignee", "archived_at", "updated_at"]
+    list_select_related = ["project", "status", "assignee"]
+    list_filter = ["priority", "type", "status__group", "archived_at"]
+    search_fields = ["title", "description", "project__key"]
+    fields = ["project", "number", "title", "description", "status", "priority", "type", "assignee", "reporter",
+              "story_points", "due_date", "rank", "version", "completed_at", "archived_at", "created_at"]
+    readonly_fields = ["project", "number", "status", "assignee", "reporter", "rank", "version", "completed_at",
+                       "archived_at", "created_at"]
+    actions = ["archive_tasks", "restore_tasks"]
+
+    def has_add_permission(self, request):
+        return False  # created through the API, which numbers and ranks them
+
+    def save_model(self, request, obj, form, change):
+        editable = ("title", "description", "priority", "type", "story_points", "due_date")
+        fields = {name: form.cleaned_data[name] for name in editable if name in form.changed_data}
+        if fields:
+            self.run_service(request, services.task_update, task_id=obj.pk, user=request.user, fields=fields)
+
+    def delete_model(self, request, obj):
+        self.run_service(request, services.task_delete, task_id=obj.pk, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for task in queryset:
+            self.delete_model(request, task)
+
+    @admin.action(description="Archive selected tasks")
+    def archive_tasks(self, request, queryset):
+        for task in queryset:
+            self.run_service(request, services.task_archive, task_id=task.pk, user=request.user)
+
+    @admin.action(description="Restore selected tasks")
+    def restore_tasks(self, request, queryset):
+        for task in queryset:
+            self.run_service(request, services.task_restore, task_id=task.pk, user=request.user)
+
+
+@admin.register(Comment)
+class CommentAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "task", "author", "created_at"]
+    list_select_related = ["task", "task__project", "author"]
+    search_fields = ["body", "author__email"]
+    readonly_fields = ["task", "author", "body", "created_at", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        self.run_service(request, services.comment_delete, comment_id=obj.pk, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for comment in queryset:
+            self.delete_model(request, comment)

@@ -1,0 +1,101 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from projects.models import Project, Status
+
+
+class Priority(models.TextChoices):
+    LOWEST = "lowest"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    HIGHEST = "highest"
+
+
+class TaskType(models.TextChoices):
+    TASK = "task"
+    STORY = "story"
+    BUG = "bug"
+    EPIC = "epic"
+    SUBTASK = "subtask"
+
+
+class Task(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    # Per-project number from the counters row; the key is "<project key>-<number>".
+    number = models.PositiveBigIntegerField()
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True, max_length=100_000)
+    # RESTRICT: a column with tasks cannot be deleted on its own (the
+    # status-delete service moves them first, in the same transaction), while
+    # deleting the whole project still cascades to both.
+    status = models.ForeignKey(Status, on_delete=models.RESTRICT, related_name="tasks")
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
+    type = models.CharField(max_length=10, choices=TaskType.choices, default=TaskType.TASK)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_tasks"
+    )
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reported_tasks"
+    )
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    story_points = models.PositiveIntegerField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    # Fractional index (base-36 digits, see tasks.ranks); ordered bytewise.
+    rank = models.CharField(max_length=1024)
+    version = models.PositiveIntegerField(default=1)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="tasks_task_number_unique"),
+            models.CheckConstraint(condition=Q(priority__in=Priority.values), name="tasks_task_priority_valid"),
+            models.CheckConstraint(condition=Q(type__in=TaskType.values), name="tasks_task_type_valid"),
+            models.CheckConstraint(condition=~Q(parent=models.F("id")), name="tasks_task_not_own_parent"),
+        ]
+        indexes = [
+            # A board column: live tasks of one status in rank order.
+            models.Index(
+                fields=["status", "rank"], condition=Q(archived_at__isnull=True), name="tasks_task_board"
+            ),
+            # Filtered lists of a project, newest first.
+            models.Index(fields=["project", "-created_at", "id"], name="tasks_task_project_recent"),
+            # "My tasks" across workspaces.
+            models.Index(
+                fields=["assignee", "-created_at", "id"], condition=Q(assignee__isnull=False),
+                name="tasks_task_assignee",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.title}" if "project" in self._state.fields_cache else self.title
+
+    @property
+    def key(self) -> str:
+        """Needs ``project`` loaded (the selectors select_related it)."""
+        return f"{self.project.key}-{self.number}"
+
+
+class Comment(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    body = models.TextField(max_length=50_000)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["task", "created_at", "id"], name="tasks_comment_task")]
+
+    def __str__(self) -> str:
+        return f"comment {self.id} on {self.task_id}"

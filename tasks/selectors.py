@@ -1,0 +1,211 @@
+"""Reads of tasks and comments, each with the access check in the same query."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, UUIDField, Value
+
+from projects.models import Project, Status, StatusGroup
+from projects.selectors import (
+    project_get_for_member,
+    project_role_subquery,
+    workspace_role_subquery,
+)
+from taskhub.errors import NotFound, ValidationError
+from tasks.models import Comment, Task
+
+TASK_RELATED = ("project", "status", "assignee", "reporter")
+
+
+def _live_ranks(status_ref) -> QuerySet[Task]:
+    return Task.objects.filter(status_id=status_ref, archived_at__isnull=True)
+
+
+def status_get_for_task_create(
+    *, project_id: uuid.UUID, user, status_id: uuid.UUID | None, parent_id: uuid.UUID | None
+) -> Status:
+    """The column a new task goes to, with its project, the caller's roles and the column's last rank.
+
+    One query. ``status_id`` None picks the project's first ``todo`` column (or
+    its first column if it has none). Annotations: ``ws_role``,
+    ``project_role``, ``last_rank`` and, when ``parent_id`` is given,
+    ``parent_ok``.
+    """
+    qs = (
+        Status.objects.select_related("project")
+        .annotate(
+            ws_role=workspace_role_subquery(user, "project__workspace_id"),
+            project_role=project_role_subquery(user, "project_id"),
+            last_rank=Subquery(_live_ranks(OuterRef("pk")).order_by("-rank").values("rank")[:1]),
+        )
+        .filter(project_id=project_id, ws_role__isnull=False)
+    )
+    if parent_id is not None:
+        qs = qs.annotate(parent_ok=Exists(Task.objects.filter(pk=parent_id, project_id=OuterRef("project_id"))))
+    if status_id is not None:
+        status = qs.filter(pk=status_id).first()
+    else:
+        status = qs.filter(group=StatusGroup.TODO).order_by("position", "id").first()
+        if status is None:
+            status = qs.order_by("position", "id").first()
+    if status is None:
+        # Error path only: tell "no such project" from "not a status of this project".
+        project_get_for_member(project_id=project_id, user=user, with_counters=False)
+        raise ValidationError("status_id is not a status of this project.")
+    return status
+
+
+def task_get_for_member(*, task_id: uuid.UUID, user) -> Task:
+    """A task (archived too) the caller may see, with ``ws_role`` and ``project_role``."""
+    task = (
+        Task.objects.select_related(*TASK_RELATED)
+        .annotate(
+            ws_role=workspace_role_subquery(user, "project__workspace_id"),
+            project_role=project_role_subquery(user, "project_id"),
+        )
+        .filter(pk=task_id, ws_role__isnull=False)
+        .first()
+    )
+    if task is None:
+        raise NotFound("Task not found.")
+    return task
+
+
+def task_get_for_write(
+    *,
+    task_id: uuid.UUID,
+    user,
+    status_id: uuid.UUID | None = None,
+    after_id: uuid.UUID | None = None,
+    before_id: uuid.UUID | None = None,
+    parent_id: uuid.UUID | None = None,
+    to_end: bool = False,
+) -> Task:
+    """The task, locked, with everything a PATCH or a move needs, in one query.
+
+    Annotations beside the caller's roles:
+
+    - ``target_*``: name, group and position of ``status_id`` when it is a
+      column of the task's project (null otherwise);
+    - ``after_rank`` / ``before_rank``: the ranks of the named neighbours when
+      they are live tasks of the target column; ``next_rank`` (the card below
+      ``after_id``) or ``prev_rank`` (the card above ``before_id``) when only
+      one neighbour is named; ``last_rank`` of the target column for ``to_end``;
+    - ``parent_ok``: ``parent_id`` is a task of the same project.
+
+    Folding these into the locking read keeps PATCH and move at four queries
+    (DESIGN.md): this one, the task UPDATE, the counters UPDATE and the event
+    INSERT. The lock (task row only) makes the If-Match check and the
+    read-modify-write of ``version`` safe against concurrent writers.
+    """
+    column = Value(status_id, output_field=UUIDField()) if status_id else OuterRef("status_id")
+    annotations = {
+        "ws_role": workspace_role_subquery(user, "project__workspace_id"),
+        "project_role": project_role_subquery(user, "project_id"),
+    }
+    if status_id is not None:
+        target = Status.objects.filter(pk=status_id, project_id=OuterRef("project_id"))
+        for field in ("name", "group", "position"):
+            annotations[f"target_{field}"] = Subquery(target.values(field)[:1])
+
+    def neighbour(pk):
+        return _live_ranks(column).filter(pk=pk, project_id=OuterRef("project_id")).exclude(pk=task_id)
+
+    others = _live_ranks(column).exclude(pk=task_id)
+    if after_id is not None:
+        after_rank = Subquery(neighbour(after_id).values("rank")[:1])
+        annotations["after_rank"] = after_rank
+        if before_id is None:
+            annotations["next_rank"] = Subquery(
+                others.filter(rank__gt=Subquery(neighbour(after_id).values("rank")[:1]))
+                .order_by("rank").values("rank")[:1]
+            )
+    if before_id is not None:
+        annotations["before_rank"] = Subquery(neighbour(before_id).values("rank")[:1])
+        if after_id is None:
+            annotations["prev_rank"] = Subquery(
+                others.filter(rank__lt=Subquery(neighbour(before_id).values("rank")[:1]))
+                .order_by("-rank").values("rank")[:1]
+            )
+    if to_end:
+        annotations["last_rank"] = Subquery(others.order_by("-rank").values("rank")[:1])
+    if parent_id is not None:
+        annotations["parent_ok"] = Exists(Task.objects.filter(pk=parent_id, project_id=OuterRef("project_id")))
+    task = (
+        Task.objects.select_related(*TASK_RELATED)
+        .annotate(**annotations)
+        .filter(pk=task_id, ws_role__isnull=False)
+        .select_for_update(of=("self",))
+        .first()
+    )
+    if task is None:
+        raise NotFound("Task not found.")
+    return task
+
+
+def task_list_for_project(
+    *,
+    project: Project,
+    status_id: uuid.UUID | None = None,
+    assignee_id: uuid.UUID | None = None,
+    priority: str | None = None,
+    type: str | None = None,
+    q: str | None = None,
+    archived: bool = False,
+) -> QuerySet[Task]:
+    """Filtered tasks of a project: in rank order within one status, else newest first."""
+    qs = Task.objects.filter(project=project, archived_at__isnull=not archived).select_related(*TASK_RELATED)
+    if status_id is not None:
+        qs = qs.filter(status_id=status_id).order_by("rank", "id")
+    else:
+        qs = qs.order_by("-created_at", "-id")
+    if assignee_id is not None:
+        qs = qs.filter(assignee_id=assignee_id)
+    if priority:
+        qs = qs.filter(priority=priority)
+    if type:
+        qs = qs.filter(type=type)
+    if q:
+        qs = qs.filter(Q(title__icontains=q) | Q(description__icontains=q))
+    return qs
+
+
+def task_list_for_board(*, status: Status) -> QuerySet[Task]:
+    """Live tasks of one column in rank order (the board index covers it)."""
+    return (
+        Task.objects.filter(status=status, archived_at__isnull=True)
+        .select_related(*TASK_RELATED)
+        .order_by("rank", "id")
+    )
+
+
+def task_list_assigned_to(*, user) -> QuerySet[Task]:
+    """Tasks assigned to ``user`` in workspaces they still belong to, newest first."""
+    return (
+        Task.objects.filter(assignee=user, archived_at__isnull=True)
+        .annotate(ws_role=workspace_role_subquery(user, "project__workspace_id"))
+        .filter(ws_role__isnull=False)
+        .select_related(*TASK_RELATED)
+        .order_by("-created_at", "-id")
+    )
+
+
+def comment_list_for_task(*, task: Task) -> QuerySet[Comment]:
+    return Comment.objects.filter(task=task).select_related("author").order_by("created_at", "id")
+
+
+def comment_get_for_member(*, comment_id: uuid.UUID, user, for_update: bool = False) -> Comment:
+    """A comment on a task the caller may see; ``ws_role`` annotated."""
+    qs = (
+        Comment.objects.select_related("author", "task", "task__project")
+        .annotate(ws_role=workspace_role_subquery(user, "task__project__workspace_id"))
+        .filter(pk=comment_id, ws_role__isnull=False)
+    )
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    comment = qs.first()
+    if comment is None:
+        raise NotFound("Comment not found.")
+    return comment
+

@@ -1,0 +1,394 @@
+"""Writes to tasks and comments.
+
+Each service is one transaction shaped like DESIGN.md's write path: a locking
+read that also checks access, the row write, one ``counters_apply`` (counts,
+task number and event sequence in a single ``UPDATE ... RETURNING``), and one
+INSERT of the events. The counters row is the project's hot lock, so it is
+taken as late as possible.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from projects.counters import counters_apply, log_project_events
+from projects.models import Project, StatusGroup
+from projects.schemas import ProjectOut
+from projects.selectors import assignable_member, can_edit_tasks, require
+from taskhub.errors import (
+    Conflict,
+    PermissionDenied,
+    PreconditionFailed,
+    ValidationError,
+)
+from tasks import ranks
+from tasks.models import Comment, Task
+from tasks.schemas import CommentOut, TaskOut
+from tasks.selectors import (
+    comment_get_for_member,
+    status_get_for_task_create,
+    task_get_for_member,
+    task_get_for_write,
+)
+
+# Fields of Task that need no lookup to validate (FKs are checked by the selectors).
+_PLAIN_FIELDS = ("title", "description", "priority", "type", "due_date", "story_points")
+_NULLABLE_FIELDS = ("due_date", "story_points")
+
+
+def task_payload(task: Task) -> dict:
+    return TaskOut.from_orm(task).model_dump(mode="json")
+
+
+def _check_editable(task_or_status, *, project: Project) -> None:
+    require(
+        can_edit_tasks(task_or_status.ws_role, task_or_status.project_role),
+        "Only project members can change tasks.",
+    )
+    if project.archived_at is not None:
+        raise Conflict("The project is archived; restore it first.", code="archived")
+
+
+def _check_if_match(task: Task, if_match: int | None) -> None:
+    if if_match is not None and if_match != task.version:
+        raise PreconditionFailed("The task has changed since you read it.", current=task)
+
+
+def _group_delta(old_group: str, new_group: str) -> dict[str, int]:
+    if old_group == new_group:
+        return {}
+    return {old_group: -1, new_group: 1}
+
+
+def _completed_at(task: Task, new_group: str, now: datetime.datetime) -> datetime.datetime | None:
+    if new_group != StatusGroup.DONE:
+        return None
+    return task.completed_at or now
+
+
+@transaction.atomic
+def task_create(
+    *,
+    project_id: uuid.UUID,
+    user,
+    title: str,
+    description: str = "",
+    status_id: uuid.UUID | None = None,
+    assignee_id: uuid.UUID | None = None,
+    priority: str = "medium",
+    type: str = "task",
+    due_date: datetime.date | None = None,
+    story_points: int | None = None,
+    parent_id: uuid.UUID | None = None,
+) -> Task:
+    """Create a task at the end of its column.
+
+    Queries (DESIGN.md budget 4, 5 with an assignee):
+    1. the column, its project, the caller's roles and the column's last rank;
+    2. (with ``assignee_id``) the assignee's workspace membership;
+    3. ``UPDATE counters ... RETURNING`` (number, sequence, counts; takes the row lock);
+    4. ``INSERT`` the task;
+    5. ``INSERT`` the events.
+    """
+    status = status_get_for_task_create(project_id=project_id, user=user, status_id=status_id, parent_id=parent_id)
+    project = status.project
+    _check_editable(status, project=project)
+    if parent_id is not None and not status.parent_ok:
+        raise ValidationError("parent_id is not a task of this project.")
+    assignee = None
+    if assignee_id is not None:
+        assignee = assignable_member(workspace_id=project.workspace_id, user_id=assignee_id).user
+    now = timezone.now()
+    task = Task(
+        project=project, status=status, title=title, description=description, assignee=assignee,
+        reporter=user, priority=priority, type=type, due_date=due_date, story_points=story_points,
+        parent_id=parent_id, created_at=now, updated_at=now,
+        completed_at=now if status.group == StatusGroup.DONE else None,
+    )
+    task.clean_fields(exclude=[f.name for f in Task._meta.fields if f.name not in _PLAIN_FIELDS])
+    # Everything above runs before the hot row lock is taken.
+    change = counters_apply(
+        project_id=project.pk,
+        events=1,
+        delta={"total": 1, status.group: 1},
+        take_number=True,
+        track_status=project.active_override() is None,
+    )
+    task.number = change.last_number
+    task.rank = ranks.with_suffix(ranks.after(status.last_rank), task.number)
+    task.save(force_insert=True)
+    log_project_events(project=project, change=change, items=[("task_created", {"task": task_payload(task)})],
+                       actor=user)
+    return task
+
+
+def _apply_status(task: Task, *, status_id: uuid.UUID, now) -> tuple[dict[str, int], uuid.UUID]:
+    """Point ``task`` at the column ``task_get_for_write`` annotated; return the counts delta and the old id."""
+    if task.target_name is None:
+        raise ValidationError("status_id is not a status of this project.")
+    old_status_id, old_group = task.status_id, task.status.group
+    task.status = task.status.__class__(
+        id=status_id, project_id=task.project_id, name=task.target_name, group=task.target_group,
+        position=task.target_position,
+    )
+    task.completed_at = _completed_at(task, task.target_group, now)
+    delta = {} if task.archived_at is not None else _group_delta(old_group, task.target_group)
+    return delta, old_status_id
+
+
+@transaction.atomic
+def task_update(*, task_id: uuid.UUID, user, fields: dict, if_match: int | None = None) -> Task:
+    """Partial update: only the keys present in ``fields`` change.
+
+    A change of ``status_id`` moves the task to the end of that column and logs
+    ``task_moved``; anything else logs ``task_updated``. Queries: the locking
+    read (roles, target column, last rank and parent check folded in), the
+    assignee check when the assignee changes, the task UPDATE, the counters
+    UPDATE, the event INSERT.
+    """
+    status_id = fields.get("status_id")
+    parent_id = fields.get("parent_id")
+    task = task_get_for_write(
+        task_id=task_id, user=user, status_id=status_id, parent_id=parent_id, to_end=status_id is not None
+    )
+    project = task.project
+    _check_editable(task, project=project)
+    _check_if_match(task, if_match)
+    now = timezone.now()
+    changed = []
+    for name in _PLAIN_FIELDS:
+        if name not in fields:
+            continue
+        value = fields[name]
+        if value is None and name not in _NULLABLE_FIELDS:
+            if name != "description":
+                raise ValidationError(f"{name} cannot be null.")
+            value = ""
+        setattr(task, name, value)
+        changed.append(name)
+    task.clean_fields(exclude=[f.name for f in Task._meta.fields if f.name not in _PLAIN_FIELDS])
+    update_fields = [*changed, "version", "updated_at"]
+    if "assignee_id" in fields and fields["assignee_id"] != task.assignee_id:
+        assignee_id = fields["assignee_id"]
+        task.assignee = None if assignee_id is None else assignable_member(
+            workspace_id=project.workspace_id, user_id=assignee_id
+        ).user
+        update_fields.append("assignee")
+    if "parent_id" in fields and parent_id != task.parent_id:
+        if parent_id is not None and (parent_id == task.pk or not task.parent_ok):
+            raise ValidationError("parent_id must be another task of this project.")
+        task.parent_id = parent_id
+        update_fields.append("parent")
+    delta: dict[str, int] = {}
+    moved_from = None
+    if status_id is not None and status_id != task.status_id:
+        delta, moved_from = _apply_status(task, status_id=status_id, now=now)
+        task.rank = ranks.with_suffix(ranks.after(task.last_rank), task.number)
+        update_fields += ["status", "completed_at", "rank"]
+    task.version += 1
+    task.updated_at = now
+    task.save(update_fields=update_fields)
+    change = counters_apply(
+        project_id=project.pk, events=1, delta=delta, track_status=project.active_override() is None
+    )
+    if moved_from is not None:
+        item = ("task_moved", {"task": task_payload(task), "from_status_id": str(moved_from),
+                               "to_status_id": str(task.status_id)})
+    else:
+        item = ("task_updated", {"task": task_payload(task)})
+    log_project_events(project=project, change=change, items=[item], actor=user)
+    return task
+
+
+@transaction.atomic
+def task_move(
+    *,
+    task_id: uuid.UUID,
+    user,
+    status_id: uuid.UUID | None = None,
+    after_id: uuid.UUID | None = None,
+    before_id: uuid.UUID | None = None,
+    if_match: int | None = None,
+) -> Task:
+    """Move a task to a column and/or between two cards; writes one task row.
+
+    ``after_id`` is the card above, ``before_id`` the card below, both live
+    tasks of the target column. With neither, the task goes to the end of the
+    column. Four queries: the locking read with the neighbours' ranks, the task
+    UPDATE, the counters UPDATE and the event INSERT.
+    """
+    if task_id in (after_id, before_id):
+        raise ValidationError("A task cannot be placed next to itself.")
+    to_end = after_id is None and before_id is None
+    task = task_get_for_write(
+        task_id=task_id, user=user, status_id=status_id, after_id=after_id, before_id=before_id, to_end=to_end
+    )
+    project = task.project
+    _check_editable(task, project=project)
+    _check_if_match(task, if_match)
+    if task.archived_at is not None:
+        raise Conflict("The task is archived; restore it first.", code="archived")
+    if after_id is not None and task.after_rank is None:
+        raise ValidationError("after_id is not a live task of the target column.")
+    if before_id is not None and task.before_rank is None:
+        raise ValidationError("before_id is not a live task of the target column.")
+    if to_end:
+        core = ranks.after(task.last_rank)
+    elif after_id is not None and before_id is not None:
+        if not task.after_rank < task.before_rank:
+            raise ValidationError("after_id must be above before_id.")
+        core = ranks.between(task.after_rank, task.before_rank)
+    elif after_id is not None:
+        core = ranks.between(task.after_rank, task.next_rank) if task.next_rank else ranks.after(task.after_rank)
+    else:
+        core = ranks.between(task.prev_rank, task.before_rank) if task.prev_rank else ranks.before(task.before_rank)
+    now = timezone.now()
+    delta: dict[str, int] = {}
+    from_status_id = task.status_id
+    if status_id is not None and status_id != task.status_id:
+        delta, _ = _apply_status(task, status_id=status_id, now=now)
+    task.rank = ranks.with_suffix(core, task.number)
+    task.version += 1
+    task.updated_at = now
+    task.save(update_fields=["status", "rank", "completed_at", "version", "updated_at"])
+    change = counters_apply(
+        project_id=project.pk, events=1, delta=delta, track_status=project.active_override() is None
+    )
+    item = ("task_moved", {"task": task_payload(task), "from_status_id": str(from_status_id),
+                           "to_status_id": str(task.status_id)})
+    log_project_events(project=project, change=change, items=[item], actor=user)
+    return task
+
+
+@transaction.atomic
+def task_archive(*, task_id: uuid.UUID, user) -> Task:
+    task = task_get_for_write(task_id=task_id, user=user)
+    _check_editable(task, project=task.project)
+    if task.archived_at is not None:
+        raise Conflict("The task is already archived.")
+    now = timezone.now()
+    task.archived_at = now
+    task.version += 1
+    task.updated_at = now
+    task.save(update_fields=["archived_at", "version", "updated_at"])
+    project = task.project
+    change = counters_apply(
+        project_id=project.pk, events=1, delta={"total": -1, task.status.group: -1},
+        track_status=project.active_override() is None,
+    )
+    log_project_events(project=project, change=change, items=[("task_archived", {"task": task_payload(task)})],
+                       actor=user)
+    return task
+
+
+@transaction.atomic
+def task_restore(*, task_id: uuid.UUID, user) -> Task:
+    """Restore an archived task; an archived project is restored with it (API.md)."""
+    task = task_get_for_write(task_id=task_id, user=user)
+    require(can_edit_tasks(task.ws_role, task.project_role), "Only project members can change tasks.")
+    if task.archived_at is None:
+        raise Conflict("The task is not archived.")
+    project = task.project
+    now = timezone.now()
+    items = []
+    if project.archived_at is not None:
+        Project.objects.filter(pk=project.pk).update(archived_at=None, version=F("version") + 1, updated_at=now)
+        project.archived_at = None
+        project.version += 1
+        project.updated_at = now
+        items.append(("project_restored", None))
+    task.archived_at = None
+    task.version += 1
+    task.updated_at = now
+    task.save(update_fields=["archived_at", "version", "updated_at"])
+    change = counters_apply(
+        project_id=project.pk, events=1 + len(items), delta={"total": 1, task.status.group: 1},
+        track_status=project.active_override() is None,
+    )
+    if items:
+        project.live_counts = change.counts
+        project.lead, project.created_by, project.override_by = _project_people(project)
+        items[0] = ("project_restored", {"project": ProjectOut.from_orm(project).model_dump(mode="json")})
+    items.insert(0, ("task_restored", {"task": task_payload(task)}))
+    log_project_events(project=project, change=change, items=items, actor=user)
+    return task
+
+
+def _project_people(project: Project):
+    """Load the project's user references for its payload (restore-with-project path only)."""
+    fresh = Project.objects.select_related("lead", "created_by", "override_by").get(pk=project.pk)
+    return fresh.lead, fresh.created_by, fresh.override_by
+
+
+@transaction.atomic
+def task_delete(*, task_id: uuid.UUID, user) -> None:
+    task = task_get_for_write(task_id=task_id, user=user)
+    _check_editable(task, project=task.project)
+    project = task.project
+    key = task.key
+    delta = {} if task.archived_at is not None else {"total": -1, task.status.group: -1}
+    Task.objects.filter(parent_id=task.pk).update(parent=None)
+    Task.objects.filter(pk=task.pk).delete()
+    change = counters_apply(
+        project_id=project.pk, events=1, delta=delta, track_status=project.active_override() is None
+    )
+    log_project_events(
+        project=project, change=change, items=[("task_deleted", {"task_id": str(task_id), "key": key})], actor=user
+    )
+
+
+# --- comments --------------------------------------------------------------------------
+
+
+def _comment_payload(comment: Comment) -> dict:
+    return {"comment": CommentOut.from_orm(comment).model_dump(mode="json")}
+
+
+@transaction.atomic
+def comment_create(*, task_id: uuid.UUID, user, body: str) -> Comment:
+    """Any workspace member who can see the task may comment (viewers too)."""
+    task = task_get_for_member(task_id=task_id, user=user)
+    now = timezone.now()
+    comment = Comment(task=task, author=user, body=body, created_at=now, updated_at=now)
+    comment.clean_fields(exclude=["task", "author"])
+    comment.save(force_insert=True)
+    change = counters_apply(project_id=task.project_id, events=1)
+    log_project_events(project=task.project, change=change, items=[("comment_added", _comment_payload(comment))],
+                       actor=user)
+    return comment
+
+
+def _own_comment(*, comment_id: uuid.UUID, user) -> Comment:
+    comment = comment_get_for_member(comment_id=comment_id, user=user, for_update=True)
+    if comment.author_id != user.pk:
+        raise PermissionDenied("Only the author can change a comment.")
+    return comment
+
+
+@transaction.atomic
+def comment_update(*, comment_id: uuid.UUID, user, body: str) -> Comment:
+    comment = _own_comment(comment_id=comment_id, user=user)
+    comment.body = body
+    comment.updated_at = timezone.now()
+    comment.clean_fields(exclude=["task", "author"])
+    comment.save(update_fields=["body", "updated_at"])
+    project = comment.task.project
+    change = counters_apply(project_id=project.pk, events=1)
+    log_project_events(project=project, change=change, items=[("comment_updated", _comment_payload(comment))],
+                       actor=user)
+    return comment
+
+
+@transaction.atomic
+def comment_delete(*, comment_id: uuid.UUID, user) -> None:
+    comment = _own_comment(comment_id=comment_id, user=user)
+    project = comment.task.project
+    data = {"comment_id": str(comment.pk), "task_id": str(comment.task_id)}
+    comment.delete()
+    change = counters_apply(project_id=project.pk, events=1)
+    log_project_events(project=project, change=change, items=[("comment_deleted", data)], actor=user)
