@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from projects import cache as counts_cache
 from projects.models import (
@@ -163,10 +164,37 @@ def project_attach_counts(projects: list[Project]) -> None:
             counts_cache.counts_set_if_newer(project.pk, row.last_seq, counts)
 
 
+def derived_status_expression(prefix: str = "counters__") -> Case:
+    """``projects.models.derived_status`` as an ORM expression over the joined counters row."""
+    return Case(
+        When(**{f"{prefix}total": 0}, then=Value("todo")),
+        When(**{f"{prefix}done": F(f"{prefix}total")}, then=Value("done")),
+        When(**{f"{prefix}issue__gt": 0}, then=Value("issue")),
+        When(**{f"{prefix}todo__gt": 0}, then=Value("todo")),
+        When(Q(**{f"{prefix}active__gt": 0}) | Q(**{f"{prefix}review__gt": 0}), then=Value("active")),
+        default=Value("todo"),
+        output_field=CharField(),
+    )
+
+
+def effective_status_expression() -> Case:
+    """The override while it is set and not expired, else the derived status."""
+    active_override = ~Q(override_status="") & (
+        Q(override_expires_at__isnull=True) | Q(override_expires_at__gt=timezone.now())
+    )
+    return Case(When(active_override, then=F("override_status")), default=derived_status_expression(),
+                output_field=CharField())
+
+
 def project_list_for_workspace(
-    *, workspace: Workspace, user, archived: bool = False, q: str | None = None
+    *, workspace: Workspace, user, archived: bool = False, q: str | None = None, status: str | None = None
 ) -> QuerySet[Project]:
-    """Projects of a workspace the caller belongs to, newest activity first."""
+    """Projects of a workspace the caller belongs to, newest activity first.
+
+    The counters row is joined (the activity order needs it), so counts and
+    status come with the page at no extra cost. ``status`` filters on the
+    effective status, computed in SQL.
+    """
     qs = (
         Project.objects.filter(workspace=workspace, archived_at__isnull=not archived)
         .select_related("lead", "created_by", "override_by", "counters")
@@ -175,6 +203,8 @@ def project_list_for_workspace(
     )
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(key__icontains=q))
+    if status:
+        qs = qs.annotate(effective_status=effective_status_expression()).filter(effective_status=status)
     return qs
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, UUIDField, Value
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, UUIDField, Value
+from django.db.models.expressions import RawSQL
 
 from projects.models import Project, Status, StatusGroup
 from projects.selectors import (
@@ -209,3 +211,52 @@ def comment_get_for_member(*, comment_id: uuid.UUID, user, for_update: bool = Fa
         raise NotFound("Comment not found.")
     return comment
 
+
+
+def board_columns(*, project: Project, per_column: int) -> list[Status]:
+    """The board's columns, each with ``board_tasks`` (its first ``per_column`` live tasks) and ``count``.
+
+    Queries: the columns; the tasks of all columns at once (one statement: a
+    UNION ALL of per-column ``ORDER BY rank LIMIT n`` index range scans, so the
+    cost follows ``per_column``, not the project's size); and only when two
+    columns share a status group, one GROUP BY for those columns' totals. The
+    other totals come from the project's counters row (``project.counters``
+    must be loaded), which counts live tasks by group.
+    """
+    statuses = list(Status.objects.filter(project=project).order_by("position", "id"))
+    if not statuses:
+        return []
+    table = connection.ops.quote_name(Task._meta.db_table)
+    q = connection.ops.quote_name
+    status_field = Task._meta.get_field("status")
+    branches, params = [], []
+    for index, status in enumerate(statuses):
+        branches.append(
+            f"SELECT {q('id')} FROM (SELECT {q('id')} FROM {table} WHERE {q('status_id')} = %s "
+            f"AND {q('archived_at')} IS NULL ORDER BY {q('rank')}, {q('id')} LIMIT %s) AS c{index}"
+        )
+        params += [status_field.get_db_prep_value(status.pk, connection), per_column]
+    tasks = (
+        # Only quoted identifiers and placeholders are interpolated; values go in params.
+        Task.objects.filter(pk__in=RawSQL(" UNION ALL ".join(branches), params))  # noqa: S611
+        .select_related(*TASK_RELATED)
+        .order_by("rank", "id")
+    )
+    by_status: dict = {status.pk: [] for status in statuses}
+    for task in tasks:
+        by_status[task.status_id].append(task)
+    per_group: dict[str, list[Status]] = {}
+    for status in statuses:
+        per_group.setdefault(status.group, []).append(status)
+    shared = {s.pk for group in per_group.values() if len(group) > 1 for s in group}
+    exact: dict = {}
+    if shared:
+        exact = dict(
+            Task.objects.filter(status_id__in=shared, archived_at__isnull=True)
+            .values("status_id").annotate(n=Count("pk")).values_list("status_id", "n").order_by()
+        )
+    counts = project.counters.counts()
+    for status in statuses:
+        status.board_tasks = by_status[status.pk]
+        status.count = exact.get(status.pk, 0) if status.pk in shared else counts[status.group]
+    return statuses

@@ -1,0 +1,99 @@
+"""Auth endpoints: register, tokens, the current user; and the health check."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from ninja import Router, Status
+from ninja.errors import Throttled
+
+from accounts import ratelimit, services
+from accounts.schemas import RegisterIn, TokenIn, TokenOut, UserOut
+from taskhub.schemas import ErrorOut
+
+logger = logging.getLogger(__name__)
+
+router = Router(tags=["auth"])
+
+# Attempts per minute; held in the cache so that they apply across server processes.
+TOKEN_PER_IP, TOKEN_PER_EMAIL, REGISTER_PER_IP = 20, 10, 10
+
+
+def _limit(scope: str, ident: str, limit: int) -> None:
+    wait = ratelimit.hit(scope, ident, limit=limit, window=60)
+    if wait is not None:
+        raise Throttled(wait)
+
+
+def _client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+@router.post("/auth/register", auth=None, response={201: UserOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut,
+                                                    400: ErrorOut})
+def register(request, payload: RegisterIn):
+    """Create an account. The password needs at least 10 characters and may not be all digits."""
+    _limit("register-ip", _client_ip(request), REGISTER_PER_IP)
+    user = services.user_register(email=payload.email, password=payload.password, display_name=payload.display_name)
+    return Status(201, user)
+
+
+@router.post("/auth/token", auth=None, response={201: TokenOut, 401: ErrorOut, 429: ErrorOut})
+def token_create(request, payload: TokenIn):
+    """Exchange email and password for a bearer token. The token is shown once; only its hash is stored."""
+    _limit("token-ip", _client_ip(request), TOKEN_PER_IP)
+    _limit("token-email", payload.email.strip().lower(), TOKEN_PER_EMAIL)
+    raw, token = services.token_create(email=payload.email, password=payload.password)
+    return Status(201, {"token": raw, "expires_at": token.expires_at, "user": token.user})
+
+
+@router.delete("/auth/token", response={204: None, 400: ErrorOut})
+def token_revoke(request):
+    """Revoke the token this request was made with."""
+    key_hash = getattr(request.user, "token_hash", None)
+    if key_hash is None:
+        from taskhub.errors import ApplicationError
+
+        raise ApplicationError("This request was not made with a bearer token.", code="no_token")
+    services.token_revoke(key_hash=key_hash)
+    return Status(204, None)
+
+
+@router.get("/auth/me", response=UserOut)
+def me(request):
+    return request.user
+
+
+def _channel_layer_ok() -> bool:
+    if not settings.REDIS_URL:
+        return True
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5).ping())
+    except Exception:  # a down Redis is what this check reports
+        return False
+
+
+@router.get("/health", auth=None, tags=["ops"])
+def health(request):
+    """Database, cache and channel-layer status; ``503`` when the database is down."""
+    body = {"status": "ok", "database": "ok", "cache": "ok", "channel_layer": "ok"}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        logger.warning("health: database down", exc_info=True)
+        body["status"], body["database"] = "down", "down"
+    try:
+        cache.set("health:probe", "1", 5)
+        if cache.get("health:probe") != "1":
+            body["cache"] = "down"
+    except Exception:
+        body["cache"] = "down"
+    if not _channel_layer_ok():
+        body["channel_layer"] = "down"
+    return Status(503 if body["database"] == "down" else 200, body)

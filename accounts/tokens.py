@@ -1,0 +1,52 @@
+"""Bearer-token lookup through the cache, so the hot path costs no database query.
+
+The cache maps the token's SHA-256 to ``(user, expires_at)``. An entry lives at
+most ``CACHE_SECONDS`` and never past the token's expiry; revoking a token
+deletes its entry. ``last_used_at`` is written when an entry is (re)built,
+so it is exact to within ``CACHE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from accounts.models import ApiToken, hash_token
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 300
+
+
+def _key(key_hash: str) -> str:
+    return f"token:v1:{key_hash}"
+
+
+def user_for_token(raw: str):
+    """The active user a raw bearer token belongs to, or None."""
+    if not raw or len(raw) > 200:
+        return None
+    key_hash = hash_token(raw)
+    now = timezone.now()
+    cached = cache.get(_key(key_hash))
+    if cached is not None:
+        user, expires_at = cached
+        if expires_at > now and user.is_active:
+            user.token_hash = key_hash
+            return user
+        return None
+    token = ApiToken.objects.select_related("user").filter(key_hash=key_hash).first()
+    if token is None or token.expires_at <= now or not token.user.is_active:
+        return None
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    ttl = min(CACHE_SECONDS, int((token.expires_at - now).total_seconds()))
+    if ttl > 0:
+        cache.set(_key(key_hash), (token.user, token.expires_at), ttl)
+    token.user.token_hash = key_hash
+    return token.user
+
+
+def forget(key_hash: str) -> None:
+    cache.delete(_key(key_hash))

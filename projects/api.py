@@ -1,0 +1,257 @@
+"""REST endpoints for workspaces, members, projects and statuses (API.md)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpResponse
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from projects import selectors, services
+from projects.schemas import (
+    MemberOut,
+    OverrideIn,
+    ProjectIn,
+    ProjectMemberIn,
+    ProjectMemberPatch,
+    ProjectOut,
+    ProjectPatch,
+    StatusIn,
+    StatusOut,
+    StatusPatch,
+    WorkspaceIn,
+    WorkspaceMemberIn,
+    WorkspaceMemberPatch,
+    WorkspaceOut,
+    WorkspacePatch,
+)
+from taskhub.errors import PreconditionFailed
+from taskhub.http import if_match_version, set_etag
+from taskhub.pagination import MAX_LIMIT, paginate
+from taskhub.schemas import ErrorOut, Page
+
+router = Router(tags=["projects"])
+
+ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+class PageParams(Schema):
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(None, max_length=500)
+
+
+class ProjectFilter(PageParams):
+    archived: bool = False
+    status: str | None = Field(None, pattern="^(todo|active|review|issue|done)$")
+    q: str | None = Field(None, max_length=200)
+
+
+# --- workspaces ----------------------------------------------------------------------------
+
+
+@router.get("/workspaces", response=Page[WorkspaceOut], tags=["workspaces"])
+def workspace_list(request, params: Query[PageParams]):
+    items, next_cursor = paginate(
+        selectors.workspace_list_for_user(user=request.user), order=["name", "id"], limit=params.limit,
+        cursor=params.cursor,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post("/workspaces", response={201: WorkspaceOut, **ERRORS}, tags=["workspaces"])
+def workspace_create(request, payload: WorkspaceIn):
+    return Status(201, services.workspace_create(user=request.user, name=payload.name,
+                                                 description=payload.description))
+
+
+@router.get("/workspaces/{workspace_id}", response={200: WorkspaceOut, 404: ErrorOut}, tags=["workspaces"])
+def workspace_get(request, workspace_id: uuid.UUID):
+    return selectors.workspace_get_for_member(workspace_id=workspace_id, user=request.user)
+
+
+@router.patch("/workspaces/{workspace_id}", response={200: WorkspaceOut, **ERRORS}, tags=["workspaces"])
+def workspace_update(request, workspace_id: uuid.UUID, payload: WorkspacePatch):
+    fields = payload.dict(exclude_unset=True)
+    workspace = services.workspace_update(workspace_id=workspace_id, user=request.user, **fields)
+    return selectors.workspace_get_for_member(workspace_id=workspace.pk, user=request.user)
+
+
+@router.delete("/workspaces/{workspace_id}", response={204: None, **ERRORS}, tags=["workspaces"])
+def workspace_delete(request, workspace_id: uuid.UUID):
+    services.workspace_delete(workspace_id=workspace_id, user=request.user)
+    return Status(204, None)
+
+
+@router.get("/workspaces/{workspace_id}/members", response={200: Page[MemberOut], **ERRORS}, tags=["workspaces"])
+def workspace_member_list(request, workspace_id: uuid.UUID, params: Query[PageParams]):
+    workspace = selectors.workspace_get_for_member(workspace_id=workspace_id, user=request.user)
+    items, next_cursor = paginate(selectors.workspace_member_list(workspace=workspace), order=["joined_at", "id"],
+                                  limit=params.limit, cursor=params.cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post("/workspaces/{workspace_id}/members", response={201: MemberOut, **ERRORS}, tags=["workspaces"])
+def workspace_member_add(request, workspace_id: uuid.UUID, payload: WorkspaceMemberIn):
+    member = services.workspace_member_add(workspace_id=workspace_id, actor=request.user, email=payload.email,
+                                           role=payload.role)
+    return Status(201, member)
+
+
+@router.patch("/workspaces/{workspace_id}/members/{user_id}", response={200: MemberOut, **ERRORS},
+              tags=["workspaces"])
+def workspace_member_update(request, workspace_id: uuid.UUID, user_id: uuid.UUID, payload: WorkspaceMemberPatch):
+    return services.workspace_member_update(workspace_id=workspace_id, actor=request.user, user_id=user_id,
+                                            role=payload.role)
+
+
+@router.delete("/workspaces/{workspace_id}/members/{user_id}", response={204: None, **ERRORS}, tags=["workspaces"])
+def workspace_member_remove(request, workspace_id: uuid.UUID, user_id: uuid.UUID):
+    services.workspace_member_remove(workspace_id=workspace_id, actor=request.user, user_id=user_id)
+    return Status(204, None)
+
+
+# --- projects ----------------------------------------------------------------------------------
+
+
+@router.get("/workspaces/{workspace_id}/projects", response={200: Page[ProjectOut], **ERRORS})
+def project_list(request, workspace_id: uuid.UUID, params: Query[ProjectFilter]):
+    """Projects with ``counts`` and ``status``, newest activity first.
+
+    Three queries at most: the workspace with the caller's role, the page of
+    projects (the counters row is joined, since the activity order needs it
+    anyway, so the counts cost nothing more), and nothing else.
+    """
+    workspace = selectors.workspace_get_for_member(workspace_id=workspace_id, user=request.user)
+    qs = selectors.project_list_for_workspace(workspace=workspace, user=request.user, archived=params.archived,
+                                              q=params.q, status=params.status)
+    items, next_cursor = paginate(qs, order=["-counters__updated_at", "-id"], limit=params.limit,
+                                  cursor=params.cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _project_response(response: HttpResponse, project):
+    set_etag(response, project.version)
+    return project
+
+
+def _fresh_project(project_id, user):
+    project = selectors.project_get_for_member(project_id=project_id, user=user, with_counters=False)
+    selectors.project_attach_counts([project])
+    return project
+
+
+@router.post("/workspaces/{workspace_id}/projects", response={201: ProjectOut, **ERRORS})
+def project_create(request, response: HttpResponse, workspace_id: uuid.UUID, payload: ProjectIn):
+    """Create a project with its five default statuses, its counters and the caller as admin."""
+    project = services.project_create(workspace_id=workspace_id, user=request.user, name=payload.name,
+                                      key=payload.key, description=payload.description, due_date=payload.due_date)
+    return Status(201, _project_response(response, project))
+
+
+@router.get("/projects/{project_id}", response={200: ProjectOut, 404: ErrorOut})
+def project_get(request, response: HttpResponse, project_id: uuid.UUID):
+    """One query on a counts-cache hit: the project with the caller's roles."""
+    return _project_response(response, _fresh_project(project_id, request.user))
+
+
+@router.patch("/projects/{project_id}", response={200: ProjectOut, 412: ProjectOut, **ERRORS})
+def project_update(request, response: HttpResponse, project_id: uuid.UUID, payload: ProjectPatch):
+    """Honours ``If-Match``: a stale version gives ``412`` with the current project."""
+    try:
+        project = services.project_update(project_id=project_id, user=request.user,
+                                          fields=payload.dict(exclude_unset=True),
+                                          if_match=if_match_version(request))
+    except PreconditionFailed:
+        current = _fresh_project(project_id, request.user)
+        set_etag(response, current.version)
+        return Status(412, current)
+    return _project_response(response, project)
+
+
+@router.delete("/projects/{project_id}", response={204: None, **ERRORS})
+def project_delete(request, project_id: uuid.UUID):
+    services.project_delete(project_id=project_id, user=request.user)
+    return Status(204, None)
+
+
+@router.post("/projects/{project_id}/archive", response={200: ProjectOut, **ERRORS})
+def project_archive(request, response: HttpResponse, project_id: uuid.UUID):
+    return _project_response(response, services.project_archive(project_id=project_id, user=request.user))
+
+
+@router.post("/projects/{project_id}/restore", response={200: ProjectOut, **ERRORS})
+def project_restore(request, response: HttpResponse, project_id: uuid.UUID):
+    return _project_response(response, services.project_restore(project_id=project_id, user=request.user))
+
+
+@router.put("/projects/{project_id}/status-override", response={200: ProjectOut, **ERRORS})
+def project_override_set(request, response: HttpResponse, project_id: uuid.UUID, payload: OverrideIn):
+    """Set the status override (owners only); ``status`` is a group name."""
+    project = services.project_override_set(project_id=project_id, user=request.user, status=payload.status,
+                                            reason=payload.reason, expires_at=payload.expires_at)
+    return _project_response(response, project)
+
+
+@router.delete("/projects/{project_id}/status-override", response={200: ProjectOut, **ERRORS})
+def project_override_clear(request, response: HttpResponse, project_id: uuid.UUID):
+    return _project_response(response, services.project_override_clear(project_id=project_id, user=request.user))
+
+
+# --- project members ---------------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/members", response={200: Page[MemberOut], **ERRORS})
+def project_member_list(request, project_id: uuid.UUID, params: Query[PageParams]):
+    project = selectors.project_get_for_member(project_id=project_id, user=request.user, with_counters=False)
+    items, next_cursor = paginate(selectors.project_member_list(project=project), order=["joined_at", "id"],
+                                  limit=params.limit, cursor=params.cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post("/projects/{project_id}/members", response={201: MemberOut, **ERRORS})
+def project_member_add(request, project_id: uuid.UUID, payload: ProjectMemberIn):
+    member = services.project_member_add(project_id=project_id, actor=request.user, user_id=payload.user_id,
+                                         role=payload.role)
+    return Status(201, member)
+
+
+@router.patch("/projects/{project_id}/members/{user_id}", response={200: MemberOut, **ERRORS})
+def project_member_update(request, project_id: uuid.UUID, user_id: uuid.UUID, payload: ProjectMemberPatch):
+    return services.project_member_update(project_id=project_id, actor=request.user, user_id=user_id,
+                                          role=payload.role)
+
+
+@router.delete("/projects/{project_id}/members/{user_id}", response={204: None, **ERRORS})
+def project_member_remove(request, project_id: uuid.UUID, user_id: uuid.UUID):
+    services.project_member_remove(project_id=project_id, actor=request.user, user_id=user_id)
+    return Status(204, None)
+
+
+# --- statuses -------------------------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/statuses", response={200: Page[StatusOut], **ERRORS}, tags=["statuses"])
+def status_list(request, project_id: uuid.UUID):
+    """All columns of the board in order (a small, bounded list: ``next_cursor`` is always null)."""
+    project = selectors.project_get_for_member(project_id=project_id, user=request.user, with_counters=False)
+    return {"items": list(selectors.status_list_for_project(project=project)), "next_cursor": None}
+
+
+@router.post("/projects/{project_id}/statuses", response={201: StatusOut, **ERRORS}, tags=["statuses"])
+def status_create(request, project_id: uuid.UUID, payload: StatusIn):
+    status = services.status_create(project_id=project_id, user=request.user, name=payload.name,
+                                    group=payload.group, position=payload.position)
+    return Status(201, status)
+
+
+@router.patch("/statuses/{status_id}", response={200: StatusOut, **ERRORS}, tags=["statuses"])
+def status_update(request, status_id: uuid.UUID, payload: StatusPatch):
+    return services.status_update(status_id=status_id, user=request.user, **payload.dict(exclude_unset=True))
+
+
+@router.delete("/statuses/{status_id}", response={204: None, **ERRORS}, tags=["statuses"])
+def status_delete(request, status_id: uuid.UUID, move_to: uuid.UUID | None = None):
+    """Delete a column; its tasks move to ``move_to`` in the same transaction (``409`` without it)."""
+    services.status_delete(status_id=status_id, user=request.user, move_to=move_to)
+    return Status(204, None)

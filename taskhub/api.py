@@ -1,0 +1,90 @@
+"""The single NinjaAPI: mounts the app routers and maps domain errors to HTTP (API.md, "Errors")."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from accounts.auth import API_AUTH
+from taskhub.errors import ApplicationError, PreconditionFailed
+
+logger = logging.getLogger("taskhub.api")
+
+api = NinjaAPI(
+    title="TaskHub API",
+    version="1",
+    description="REST API of TaskHub, the real-time task board. Errors are "
+    '`{"detail": "<sentence>", "code": "<machine code>"}`; lists are `{items, next_cursor}`.',
+    auth=API_AUTH,
+    urls_namespace="api-v1",
+    docs_url="/docs",
+)
+
+api.add_router("", "accounts.api.router")
+api.add_router("", "projects.api.router")
+api.add_router("", "tasks.api.router")
+api.add_router("", "realtime.api.router")
+
+_HTTP_CODES = {400: "bad_request", 401: "not_authenticated", 403: "permission_denied", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large", 429: "rate_limited"}
+
+
+def error_body(detail, code: str, **extra) -> dict:
+    return {"detail": detail, "code": code, **extra}
+
+
+@api.exception_handler(ApplicationError)
+def application_error(request, exc: ApplicationError):
+    if isinstance(exc, PreconditionFailed) and exc.current is not None:
+        # The operation put the current resource's Out schema in ``current``.
+        response = api.create_response(request, exc.current, status=412)
+        return response
+    return api.create_response(request, error_body(exc.detail, exc.code, **exc.extra), status=exc.status_code)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request, exc: ValidationError):
+    errors = [
+        {"loc": list(err.get("loc", [])), "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+        for err in exc.errors
+    ]
+    return api.create_response(request, error_body(errors, "invalid"), status=422)
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request, exc):
+    return api.create_response(request, error_body("Authentication required.", "not_authenticated"), status=401)
+
+
+@api.exception_handler(HttpError)
+def http_error(request, exc: HttpError):
+    detail = str(exc)
+    if exc.status_code == 400 and detail.startswith("Cannot parse request body"):
+        detail = "The request body is not valid JSON."
+    response = api.create_response(
+        request, error_body(detail, _HTTP_CODES.get(exc.status_code, "error")), status=exc.status_code
+    )
+    wait = getattr(exc, "wait", None)
+    if wait:
+        response["Retry-After"] = str(wait)
+    return response
+
+
+@api.exception_handler(Http404)
+def not_found(request, exc):
+    return api.create_response(request, error_body("Not found.", "not_found"), status=404)
+
+
+@api.exception_handler(RequestDataTooBig)
+def too_big(request, exc):
+    return api.create_response(request, error_body("Request body is larger than 1 MiB.", "too_large"), status=413)
+
+
+@api.exception_handler(Exception)
+def server_error(request, exc):
+    logger.exception("unhandled error on %s %s", request.method, request.path)
+    return api.create_response(request, error_body("Internal server error.", "server_error"), status=500)

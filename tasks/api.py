@@ -1,0 +1,197 @@
+"""REST endpoints for tasks, the board and comments (API.md)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpResponse
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from projects.schemas import MemberOut, ProjectOut, StatusOut
+from projects.selectors import project_get_for_member, project_member_list
+from taskhub.errors import PreconditionFailed
+from taskhub.http import etag, if_match_version, set_etag
+from taskhub.pagination import MAX_LIMIT, encode_cursor, paginate
+from taskhub.schemas import ErrorOut, Page
+from tasks import selectors, services
+from tasks.models import Priority, TaskType
+from tasks.schemas import CommentIn, CommentOut, TaskIn, TaskMoveIn, TaskOut, TaskPatch
+
+router = Router(tags=["tasks"])
+
+ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+class PageParams(Schema):
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(None, max_length=2000)
+
+
+class TaskFilter(PageParams):
+    status: uuid.UUID | None = None
+    assignee: uuid.UUID | None = None
+    priority: Priority | None = None
+    type: TaskType | None = None
+    q: str | None = Field(None, max_length=200)
+    archived: bool = False
+
+
+class BoardColumnOut(StatusOut):
+    count: int
+    tasks: list[TaskOut]
+    next_cursor: str | None
+
+
+class BoardOut(Schema):
+    project: ProjectOut
+    statuses: list[BoardColumnOut]
+    members: list[MemberOut]
+    as_of_seq: int
+
+
+def _task_response(response: HttpResponse, task):
+    set_etag(response, task.version)
+    return task
+
+
+# --- tasks --------------------------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/tasks", response={200: Page[TaskOut], **ERRORS})
+def task_list(request, project_id: uuid.UUID, params: Query[TaskFilter]):
+    """Filtered tasks: in rank order within one ``status``, else newest first. Two queries."""
+    project = project_get_for_member(project_id=project_id, user=request.user, with_counters=False)
+    qs = selectors.task_list_for_project(
+        project=project, status_id=params.status, assignee_id=params.assignee, priority=params.priority,
+        type=params.type, q=params.q, archived=params.archived,
+    )
+    order = ["rank", "id"] if params.status else ["-created_at", "-id"]
+    items, next_cursor = paginate(qs, order=order, limit=params.limit, cursor=params.cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post("/projects/{project_id}/tasks", response={201: TaskOut, **ERRORS})
+def task_create(request, response: HttpResponse, project_id: uuid.UUID, payload: TaskIn):
+    """Create a task at the end of its column (default: the project's first ``todo`` column)."""
+    task = services.task_create(project_id=project_id, user=request.user, **payload.dict())
+    return Status(201, _task_response(response, task))
+
+
+@router.get("/tasks/{task_id}", response={200: TaskOut, 404: ErrorOut})
+def task_get(request, response: HttpResponse, task_id: uuid.UUID):
+    return _task_response(response, selectors.task_get_for_member(task_id=task_id, user=request.user))
+
+
+def _precondition_failed(response: HttpResponse, task_id, user):
+    current = selectors.task_get_for_member(task_id=task_id, user=user)
+    set_etag(response, current.version)
+    return Status(412, current)
+
+
+@router.patch("/tasks/{task_id}", response={200: TaskOut, 412: TaskOut, **ERRORS})
+def task_update(request, response: HttpResponse, task_id: uuid.UUID, payload: TaskPatch):
+    """Partial update; honours ``If-Match`` (``412`` with the current task when stale)."""
+    try:
+        task = services.task_update(task_id=task_id, user=request.user, fields=payload.dict(exclude_unset=True),
+                                    if_match=if_match_version(request))
+    except PreconditionFailed:
+        return _precondition_failed(response, task_id, request.user)
+    return _task_response(response, task)
+
+
+@router.post("/tasks/{task_id}/move", response={200: TaskOut, 412: TaskOut, **ERRORS})
+def task_move(request, response: HttpResponse, task_id: uuid.UUID, payload: TaskMoveIn):
+    """Move to a column and/or between two cards (``after_id`` above, ``before_id`` below)."""
+    try:
+        task = services.task_move(task_id=task_id, user=request.user, status_id=payload.status_id,
+                                  after_id=payload.after_id, before_id=payload.before_id,
+                                  if_match=if_match_version(request))
+    except PreconditionFailed:
+        return _precondition_failed(response, task_id, request.user)
+    return _task_response(response, task)
+
+
+@router.delete("/tasks/{task_id}", response={204: None, **ERRORS})
+def task_delete(request, task_id: uuid.UUID):
+    services.task_delete(task_id=task_id, user=request.user)
+    return Status(204, None)
+
+
+@router.post("/tasks/{task_id}/archive", response={200: TaskOut, **ERRORS})
+def task_archive(request, response: HttpResponse, task_id: uuid.UUID):
+    return _task_response(response, services.task_archive(task_id=task_id, user=request.user))
+
+
+@router.post("/tasks/{task_id}/restore", response={200: TaskOut, **ERRORS})
+def task_restore(request, response: HttpResponse, task_id: uuid.UUID):
+    """Restore a task (and its project, if that was archived)."""
+    return _task_response(response, services.task_restore(task_id=task_id, user=request.user))
+
+
+@router.get("/me/tasks", response=Page[TaskOut])
+def my_tasks(request, params: Query[PageParams]):
+    items, next_cursor = paginate(selectors.task_list_assigned_to(user=request.user), order=["-created_at", "-id"],
+                                  limit=params.limit, cursor=params.cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+# --- board ----------------------------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/board", response={200: BoardOut, 304: None, **ERRORS}, tags=["board"])
+def board(request, response: HttpResponse, project_id: uuid.UUID, per_column: int = Query(50, ge=1, le=MAX_LIMIT)):
+    """The board snapshot; its ETag follows the project's event sequence (``If-None-Match`` gives ``304``).
+
+    Subscribe from ``as_of_seq`` to miss nothing: it is read in the first
+    query, before the tasks, so the snapshot is at least that new.
+    Queries: the project with its counters and the caller's roles; the
+    columns; the first ``per_column`` tasks of every column; the members; and
+    a GROUP BY only when two columns share a status group.
+    """
+    project = project_get_for_member(project_id=project_id, user=request.user)
+    seq = project.counters.last_seq
+    tag = etag(f"{seq}-{per_column}-{int(project.active_override() is not None)}")
+    if tag in [value.strip() for value in request.headers.get("If-None-Match", "").split(",")]:
+        not_modified = HttpResponse(status=304)
+        not_modified["ETag"] = tag
+        return not_modified
+    columns = []
+    for status in selectors.board_columns(project=project, per_column=per_column):
+        tasks = status.board_tasks
+        more = status.count > len(tasks)
+        columns.append({
+            "id": status.pk, "project_id": status.project_id, "name": status.name, "group": status.group,
+            "position": status.position, "count": status.count, "tasks": tasks,
+            "next_cursor": encode_cursor([tasks[-1].rank, tasks[-1].pk]) if more and tasks else None,
+        })
+    response["ETag"] = tag
+    return {"project": project, "statuses": columns, "members": list(project_member_list(project=project)),
+            "as_of_seq": seq}
+
+
+# --- comments ---------------------------------------------------------------------------------------
+
+
+@router.get("/tasks/{task_id}/comments", response={200: Page[CommentOut], **ERRORS}, tags=["comments"])
+def comment_list(request, task_id: uuid.UUID, params: Query[PageParams]):
+    task = selectors.task_get_for_member(task_id=task_id, user=request.user)
+    items, next_cursor = paginate(selectors.comment_list_for_task(task=task), order=["created_at", "id"],
+                                  limit=params.limit, cursor=params.cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post("/tasks/{task_id}/comments", response={201: CommentOut, **ERRORS}, tags=["comments"])
+def comment_create(request, task_id: uuid.UUID, payload: CommentIn):
+    return Status(201, services.comment_create(task_id=task_id, user=request.user, body=payload.body))
+
+
+@router.patch("/comments/{comment_id}", response={200: CommentOut, **ERRORS}, tags=["comments"])
+def comment_update(request, comment_id: uuid.UUID, payload: CommentIn):
+    return services.comment_update(comment_id=comment_id, user=request.user, body=payload.body)
+
+
+@router.delete("/comments/{comment_id}", response={204: None, **ERRORS}, tags=["comments"])
+def comment_delete(request, comment_id: uuid.UUID):
+    services.comment_delete(comment_id=comment_id, user=request.user)
+    return Status(204, None)
