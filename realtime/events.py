@@ -37,6 +37,13 @@ def remove_after_commit_hook(hook: Hook) -> None:
         _after_commit_hooks.remove(hook)
 
 
+# Events that also go to the workspace's group (API.md: project created/archived/status changed...).
+WORKSPACE_EVENT_TYPES = frozenset({
+    "project_created", "project_updated", "project_archived", "project_restored", "project_deleted",
+    "project_status_changed",
+})
+
+
 def project_group(project_id: uuid.UUID | str) -> str:
     return f"project.{project_id}"
 
@@ -129,3 +136,15 @@ def notify_revoked(*, user_ids: Sequence, workspace_id: uuid.UUID, project_ids: 
                 ({"type": "access_revoked", "ts": ts, "data": {"project_id": str(project_id)}}, groups)
             )
     _run_hooks(messages)
+
+
+def events_since(*, project_id, since: int, limit: int) -> list[dict]:
+    """Envelopes of the project's events with ``seq > since``, oldest first (at most ``limit``)."""
+    rows = Event.objects.filter(project_id=project_id, seq__gt=since).order_by("seq")[:limit]
+    return [envelope(event) for event in rows]
+
+
+def oldest_seq(*, project_id) -> int | None:
+    """The oldest seq still in the log (None when the project has no events left)."""
+    row = Event.objects.filter(project_id=project_id).order_by("seq").values_list("seq", flat=True).first()
+    return row

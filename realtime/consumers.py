@@ -1,0 +1,310 @@
+"""The live-board WebSocket (API.md, "WebSocket protocol").
+
+Delivery guarantee per subscribed project: every event after the subscription
+point, exactly once, in ``seq`` order. Channels delivers best effort (the
+publisher may send two transactions' events out of order, and channels-redis
+drops messages under pressure), so the consumer keeps the last ``seq`` it sent
+for each project, drops anything at or below it, holds anything beyond the
+next one, and after a short wait fills the gap from the event log.
+
+The same mechanism closes the subscribe seam: the socket joins the group
+first and only then replays from the log, so an event committed in between
+arrives live, from the replay, or both, and is sent once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
+
+from projects.selectors import project_get_for_member, workspace_get_for_member
+from realtime import events as event_log
+from realtime.publisher import publisher
+from realtime.tickets import ticket_consume
+from taskhub.errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 64 * 1024
+RATE_LIMIT_FRAMES = 100
+RATE_LIMIT_WINDOW = 10.0
+GAP_WAIT_SECONDS = 0.2
+REPLAY_PAGE = 500
+CLOSE_UNAUTHENTICATED = 4401
+
+
+@dataclass
+class ProjectSubscription:
+    workspace_id: str
+    last_seq: int = 0
+    ready: bool = False  # False while the replay runs; live events wait in ``held``
+    held: dict[int, dict] = field(default_factory=dict)
+    fill_task: asyncio.Task | None = None
+
+
+def _load_user(user_id):
+    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+
+
+def _project_state(project_id, user) -> tuple[str, int]:
+    project = project_get_for_member(project_id=project_id, user=user)
+    return str(project.workspace_id), project.counters.last_seq
+
+
+class BoardConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.user = await self._authenticate()
+        await self.accept()
+        if self.user is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        publisher.bind_server_loop(asyncio.get_running_loop())
+        self.projects: dict[str, ProjectSubscription] = {}
+        self.workspaces: set[str] = set()
+        self.frame_times: deque[float] = deque()
+        self.send_lock = asyncio.Lock()
+        await self.channel_layer.group_add(event_log.user_group(self.user.pk), self.channel_name)
+
+    async def _authenticate(self):
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        ticket = (query.get("ticket") or [""])[0]
+        if ticket:
+            user_id = await database_sync_to_async(ticket_consume)(ticket)
+            if user_id is None:
+                return None
+            return await database_sync_to_async(_load_user)(user_id)
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            return user
+        return None
+
+    async def disconnect(self, code):
+        if getattr(self, "user", None) is None:
+            return
+        for subscription in getattr(self, "projects", {}).values():
+            if subscription.fill_task:
+                subscription.fill_task.cancel()
+        groups = [event_log.user_group(self.user.pk)]
+        groups += [event_log.project_group(pid) for pid in getattr(self, "projects", {})]
+        groups += [event_log.workspace_group(wid) for wid in getattr(self, "workspaces", set())]
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- inbound frames ------------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.user is None:
+            return
+        raw = text_data if text_data is not None else bytes_data
+        if raw is None or len(raw) > MAX_FRAME_BYTES:
+            await self._error("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
+            return
+        now = time.monotonic()
+        while self.frame_times and now - self.frame_times[0] > RATE_LIMIT_WINDOW:
+            self.frame_times.popleft()
+        if len(self.frame_times) >= RATE_LIMIT_FRAMES:
+            await self._error("rate_limited", "Too many frames; at most 100 per 10 seconds.")
+            return
+        self.frame_times.append(now)
+        try:
+            content = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            await self._error("invalid_json", "Frames must be JSON objects.")
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self._error("invalid", "Frames must be JSON objects with a string 'type'.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs):
+        kind = content["type"]
+        if kind == "ping":
+            await self._send({"type": "pong"})
+        elif kind == "subscribe":
+            if "project_id" in content:
+                await self._subscribe_project(content.get("project_id"), content.get("since"))
+            elif "workspace_id" in content:
+                await self._subscribe_workspace(content.get("workspace_id"))
+            else:
+                await self._error("invalid", "subscribe needs project_id or workspace_id.")
+        elif kind == "unsubscribe":
+            await self._unsubscribe(content)
+        else:
+            await self._error("unknown_type", f"Unknown frame type {kind[:40]!r}.")
+
+    async def _error(self, code: str, detail: str, **extra):
+        await self._send({"type": "error", "code": code, "detail": detail, **extra})
+
+    async def _send(self, content: dict):
+        await self.send(text_data=json.dumps(content, separators=(",", ":")))
+
+    # --- subscriptions ---------------------------------------------------------------------
+
+    async def _subscribe_project(self, raw_id, since):
+        try:
+            project_id = str(uuid.UUID(str(raw_id)))
+        except ValueError:
+            await self._error("invalid", "project_id must be a UUID.")
+            return
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+            await self._error("invalid", "since must be a non-negative integer or null.", project_id=project_id)
+            return
+        try:
+            workspace_id, latest = await database_sync_to_async(_project_state)(project_id, self.user)
+        except NotFound:
+            await self._error("not_found", "Project not found.", project_id=project_id)
+            return
+        if since is not None and since < latest:
+            oldest = await database_sync_to_async(event_log.oldest_seq)(project_id=project_id)
+            if oldest is None or oldest > since + 1:
+                await self._send({"type": "resync_required", "project_id": project_id, "seq": latest})
+                return
+        subscription = self.projects.get(project_id)
+        if subscription is None:
+            subscription = ProjectSubscription(workspace_id=workspace_id)
+            self.projects[project_id] = subscription
+            # Join before replaying: anything committed from now on arrives live.
+            await self.channel_layer.group_add(event_log.project_group(project_id), self.channel_name)
+        subscription.ready = False
+        subscription.last_seq = latest if since is None else since
+        async with self.send_lock:
+            await self._replay(project_id, subscription, upto=None)
+            subscription.ready = True
+            await self._send({"type": "subscribed", "project_id": project_id, "seq": subscription.last_seq})
+            await self._release_held(project_id, subscription)
+
+    async def _replay(self, project_id: str, subscription: ProjectSubscription, upto: int | None):
+        """Send logged events after ``last_seq`` (up to ``upto``). Caller holds ``send_lock``."""
+        while True:
+            page = await database_sync_to_async(event_log.events_since)(
+                project_id=project_id, since=subscription.last_seq, limit=REPLAY_PAGE
+            )
+            for envelope in page:
+                if upto is not None and envelope["seq"] > upto:
+                    return
+                await self._send(envelope)
+                subscription.last_seq = envelope["seq"]
+                subscription.held.pop(envelope["seq"], None)
+            if len(page) < REPLAY_PAGE:
+                return
+
+    async def _subscribe_workspace(self, raw_id):
+        try:
+            workspace_id = str(uuid.UUID(str(raw_id)))
+        except ValueError:
+            await self._error("invalid", "workspace_id must be a UUID.")
+            return
+        try:
+            await database_sync_to_async(workspace_get_for_member)(workspace_id=workspace_id, user=self.user)
+        except NotFound:
+            await self._error("not_found", "Workspace not found.", workspace_id=workspace_id)
+            return
+        if workspace_id not in self.workspaces:
+            self.workspaces.add(workspace_id)
+            await self.channel_layer.group_add(event_log.workspace_group(workspace_id), self.channel_name)
+        await self._send({"type": "subscribed", "workspace_id": workspace_id})
+
+    async def _unsubscribe(self, content):
+        if "project_id" in content:
+            project_id = str(content.get("project_id"))
+            await self._drop_project(project_id)
+            await self._send({"type": "unsubscribed", "project_id": project_id})
+        elif "workspace_id" in content:
+            workspace_id = str(content.get("workspace_id"))
+            await self._drop_workspace(workspace_id)
+            await self._send({"type": "unsubscribed", "workspace_id": workspace_id})
+        else:
+            await self._error("invalid", "unsubscribe needs project_id or workspace_id.")
+
+    async def _drop_project(self, project_id: str):
+        subscription = self.projects.pop(project_id, None)
+        if subscription is not None:
+            if subscription.fill_task:
+                subscription.fill_task.cancel()
+            await self.channel_layer.group_discard(event_log.project_group(project_id), self.channel_name)
+
+    async def _drop_workspace(self, workspace_id: str):
+        if workspace_id in self.workspaces:
+            self.workspaces.discard(workspace_id)
+            await self.channel_layer.group_discard(event_log.workspace_group(workspace_id), self.channel_name)
+
+    # --- events from the channel layer -------------------------------------------------------
+
+    async def board_event(self, message):
+        envelope = message["event"]
+        kind = envelope["type"]
+        if kind == "access_revoked":
+            await self._revoked(envelope["data"])
+            return
+        project_id = envelope.get("project_id")
+        if kind == "project_deleted":
+            project_id = str(envelope["data"]["project"]["id"])
+            if project_id in self.projects or envelope["workspace_id"] in self.workspaces:
+                await self._send(envelope)
+            if project_id in self.projects:
+                await self._drop_project(project_id)
+                await self._send({"type": "access_revoked", "data": {"project_id": project_id}})
+            return
+        if project_id and project_id in self.projects:
+            await self._deliver_ordered(project_id, envelope)
+        elif envelope.get("workspace_id") in self.workspaces:
+            await self._send(envelope)
+
+    async def _deliver_ordered(self, project_id: str, envelope: dict):
+        subscription = self.projects[project_id]
+        seq = envelope["seq"]
+        if seq <= subscription.last_seq:
+            return  # already sent (replay, or a duplicate)
+        subscription.held[seq] = envelope
+        if not subscription.ready:
+            return  # the replay in progress releases it
+        async with self.send_lock:
+            await self._release_held(project_id, subscription)
+
+    async def _release_held(self, project_id: str, subscription: ProjectSubscription):
+        """Send held events that continue the sequence; schedule a gap fill if one is missing."""
+        for seq in sorted(subscription.held):
+            if seq <= subscription.last_seq:
+                subscription.held.pop(seq)
+            elif seq == subscription.last_seq + 1:
+                await self._send(subscription.held.pop(seq))
+                subscription.last_seq = seq
+            else:
+                break
+        if subscription.held and (subscription.fill_task is None or subscription.fill_task.done()):
+            subscription.fill_task = asyncio.create_task(self._fill_gap(project_id, subscription))
+
+    async def _fill_gap(self, project_id: str, subscription: ProjectSubscription):
+        # The missing event is usually just behind (another request's publish); give it a moment.
+        await asyncio.sleep(GAP_WAIT_SECONDS)
+        if self.projects.get(project_id) is not subscription or not subscription.held:
+            return
+        async with self.send_lock:
+            upto = max(subscription.held)
+            await self._replay(project_id, subscription, upto=upto)
+            await self._release_held(project_id, subscription)
+
+    async def _revoked(self, data: dict):
+        workspace_id = data.get("workspace_id")
+        project_id = data.get("project_id")
+        if workspace_id:
+            if workspace_id in self.workspaces:
+                await self._drop_workspace(workspace_id)
+                await self._send({"type": "access_revoked", "data": {"workspace_id": workspace_id}})
+            for pid, subscription in list(self.projects.items()):
+                if subscription.workspace_id == workspace_id:
+                    await self._drop_project(pid)
+                    await self._send({"type": "access_revoked", "data": {"project_id": pid}})
+        if project_id and project_id in self.projects:
+            await self._drop_project(project_id)
+            await self._send({"type": "access_revoked", "data": {"project_id": project_id}})
