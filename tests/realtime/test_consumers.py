@@ -414,3 +414,42 @@ async def test_every_documented_event_type_is_logged_by_its_write(workspace, pro
     }
     assert documented <= logged
     assert logged - documented == set()
+
+
+# --- query budget ------------------------------------------------------------------------------------
+
+
+async def test_subscribe_costs_two_queries_plus_replay(project, owner):
+    """DESIGN.md: ``subscribe`` is 2 queries plus the replay.
+
+    1. SELECT project + counters + the caller's roles (access check, latest seq)
+    2. SELECT the oldest retained seq (only when ``since`` is behind)
+    3. SELECT the replay page (the "plus replay")
+    The consumer's ORM calls run in the thread-sensitive executor, so the capture
+    is opened and read there.
+    """
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i in range(3):
+        await run(task_services.task_create, project_id=project.pk, user=owner, title=f"t{i}")
+    communicator = await connect(owner)
+    holder = {}
+
+    def start():
+        holder["ctx"] = CaptureQueriesContext(connection)
+        holder["ctx"].__enter__()
+
+    def stop():
+        holder["ctx"].__exit__(None, None, None)
+        return [q["sql"] for q in holder["ctx"].captured_queries]
+
+    await run(start)
+    await subscribe(communicator, project, since=0)
+    queries = await run(stop)
+    assert len(queries) == 3, queries
+    await run(start)
+    await subscribe(communicator, project, since=None)
+    queries = await run(stop)
+    assert len(queries) == 2, queries  # the access check and an empty replay page
+    await communicator.disconnect()
