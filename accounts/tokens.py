@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import ApiToken, hash_token
+from taskhub.metrics import CACHE_HITS, CACHE_MISSES
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def user_for_token(raw: str):
     key_hash = hash_token(raw)
     now = timezone.now()
     cached = cache.get(_key(key_hash))
+    (CACHE_HITS if cached is not None else CACHE_MISSES).labels("token").inc()
     if cached is not None:
         user, expires_at = cached
         if expires_at > now and user.is_active:

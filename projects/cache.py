@@ -20,6 +20,7 @@ import uuid
 from django.core.cache import cache
 
 from projects.models import COUNT_FIELDS
+from taskhub.metrics import CACHE_HITS, CACHE_MISSES
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ def counts_get_many(project_ids: list) -> dict[str, tuple[int, dict[str, int]]]:
                 found[str(pid)] = decoded
     except Exception:  # the cache is an accelerator; a broken one is a miss
         logger.warning("counts cache read failed", exc_info=True)
-        return {}
+        found = {}
+    CACHE_HITS.labels("counts").inc(len(found))
+    CACHE_MISSES.labels("counts").inc(len(project_ids) - len(found))
     return found
 
 

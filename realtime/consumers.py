@@ -32,6 +32,7 @@ from realtime import events as event_log
 from realtime.publisher import publisher
 from realtime.tickets import ticket_consume
 from taskhub.errors import NotFound
+from taskhub.metrics import WEBSOCKETS
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         publisher.bind_server_loop(asyncio.get_running_loop())
+        WEBSOCKETS.inc()
         self.projects: dict[str, ProjectSubscription] = {}
         self.workspaces: set[str] = set()
         self.frame_times: deque[float] = deque()
@@ -91,6 +93,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if getattr(self, "user", None) is None:
             return
+        WEBSOCKETS.dec()
         for subscription in getattr(self, "projects", {}).values():
             if subscription.fill_task:
                 subscription.fill_task.cancel()

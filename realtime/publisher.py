@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from realtime import events as event_log
+from taskhub.metrics import BROADCAST_LATENCY, EVENTS_PUBLISHED, PUBLISH_FAILURES
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +99,15 @@ class Publisher:
                 self._deliver(messages)
             except Exception:
                 self.failures += len(messages)
+                PUBLISH_FAILURES.inc(len(messages))
                 logger.warning("publishing %d event(s) failed; subscribers will refill from the log",
                                len(messages), exc_info=True)
             else:
                 self.published += len(messages)
+                EVENTS_PUBLISHED.inc(len(messages))
+                sent_at = time.monotonic()
+                for submitted_at, _ in batch:
+                    BROADCAST_LATENCY.observe(sent_at - submitted_at)
             finally:
                 with self._pending_lock:
                     self._pending -= len(batch)

@@ -2,17 +2,62 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
 from accounts.auth import API_AUTH
 from taskhub.errors import ApplicationError, PreconditionFailed
+from taskhub.errors import ValidationError as DomainValidationError
 
 logger = logging.getLogger("taskhub.api")
+
+
+class BadBody(ValueError):
+    """A JSON body the API refuses before validation; its message is the ``400`` detail."""
+
+
+def _holds_nul(data) -> bool:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+class StrictJsonParser(Parser):
+    """ninja's JSON parser, plus two refusals that would otherwise go wrong later.
+
+    - A body that is not a JSON object: ninja reads fields off it as attributes,
+      so the body ``"fix"`` created a task titled ``"Fix"`` (``str.title``).
+    - A NUL character in a string (body or query): PostgreSQL cannot store or
+      compare one, and the database error surfaced as a ``500``.
+    """
+
+    def parse_body(self, request):
+        data = json.loads(request.body)
+        if not isinstance(data, dict):
+            raise BadBody("The request body must be a JSON object.")
+        if _holds_nul(data):
+            raise BadBody("The request body contains a NUL character, which is not allowed.")
+        return data
+
+    def parse_querydict(self, data, list_fields, request):
+        if any("\x00" in value for _key, values in data.lists() for value in values):
+            raise HttpError(400, "The query string contains a NUL character, which is not allowed.")
+        return super().parse_querydict(data, list_fields, request)
 
 api = NinjaAPI(
     title="TaskHub API",
@@ -22,6 +67,7 @@ api = NinjaAPI(
     auth=API_AUTH,
     urls_namespace="api-v1",
     docs_url="/docs",
+    parser=StrictJsonParser(),
 )
 
 api.add_router("", "accounts.api.router")
@@ -43,6 +89,12 @@ def application_error(request, exc: ApplicationError):
         # The operation put the current resource's Out schema in ``current``.
         response = api.create_response(request, exc.current, status=412)
         return response
+    if isinstance(exc, DomainValidationError):
+        # API.md: every 422 has the same shape, whether pydantic or a domain rule refused the input;
+        # the specific code (e.g. "invalid_password") goes in the item's ``type``.
+        extra = dict(exc.extra)
+        item = {"loc": list(extra.pop("loc", [])), "msg": exc.detail, "type": exc.code}
+        return api.create_response(request, error_body([item], "invalid", **extra), status=422)
     return api.create_response(request, error_body(exc.detail, exc.code, **exc.extra), status=exc.status_code)
 
 
@@ -63,7 +115,9 @@ def authentication_error(request, exc):
 @api.exception_handler(HttpError)
 def http_error(request, exc: HttpError):
     detail = str(exc)
-    if exc.status_code == 400 and detail.startswith("Cannot parse request body"):
+    if isinstance(exc.__cause__, BadBody):
+        detail = str(exc.__cause__)
+    elif exc.status_code == 400 and detail.startswith("Cannot parse request body"):
         detail = "The request body is not valid JSON."
     response = api.create_response(
         request, error_body(detail, _HTTP_CODES.get(exc.status_code, "error")), status=exc.status_code

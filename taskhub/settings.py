@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "taskhub.middleware.RequestIdMiddleware",
+    "taskhub.metrics.ObservabilityMiddleware",
     "taskhub.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -179,6 +180,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 TASKHUB_OPEN_SIGNUP = env_bool("TASKHUB_OPEN_SIGNUP", True)
+# /metrics: open under DEBUG; otherwise internal addresses only, or this bearer token when set.
+TASKHUB_METRICS_TOKEN = os.environ.get("TASKHUB_METRICS_TOKEN", "")
+# One JSON line per request on the "taskhub.request" logger.
+TASKHUB_REQUEST_LOG = env_bool("TASKHUB_REQUEST_LOG", True)
 TASKHUB_TOKEN_TTL_DAYS = int(os.environ.get("TASKHUB_TOKEN_TTL_DAYS", "30"))
 # Event log retention, used by `manage.py trim_events`.
 TASKHUB_EVENT_RETENTION_DAYS = int(os.environ.get("TASKHUB_EVENT_RETENTION_DAYS", "30"))

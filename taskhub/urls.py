@@ -2,8 +2,10 @@ from django.contrib import admin
 from django.urls import path
 
 from taskhub.api import api
+from taskhub.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("metrics", metrics_view, name="metrics"),
 ]
