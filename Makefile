@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv migrate seed serve clean
+.PHONY: run test lint venv migrate seed serve clean bench
 
 venv: $(STAMP)
 
@@ -38,6 +38,15 @@ lint: venv
 
 test: lint
 	$(VENV)/bin/pytest
+
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	@touch $(BENCH_STAMP)
+
+# Needs PostgreSQL and Redis on this machine (BENCH_ARGS passes options to bench/run.py).
+bench: $(BENCH_STAMP)
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm

@@ -184,6 +184,8 @@ TASKHUB_OPEN_SIGNUP = env_bool("TASKHUB_OPEN_SIGNUP", True)
 TASKHUB_METRICS_TOKEN = os.environ.get("TASKHUB_METRICS_TOKEN", "")
 # One JSON line per request on the "taskhub.request" logger.
 TASKHUB_REQUEST_LOG = env_bool("TASKHUB_REQUEST_LOG", True)
+# Mounts bench/floor_views.py (the benchmark's minimal-view baseline); never in production.
+TASKHUB_BENCH_FLOOR = env_bool("TASKHUB_BENCH_FLOOR", False)
 TASKHUB_TOKEN_TTL_DAYS = int(os.environ.get("TASKHUB_TOKEN_TTL_DAYS", "30"))
 # Event log retention, used by `manage.py trim_events`.
 TASKHUB_EVENT_RETENTION_DAYS = int(os.environ.get("TASKHUB_EVENT_RETENTION_DAYS", "30"))

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import path
 
@@ -9,3 +10,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("metrics", metrics_view, name="metrics"),
 ]
+
+if settings.TASKHUB_BENCH_FLOOR:
+    from bench.floor_views import urlpatterns as bench_urlpatterns
+
+    urlpatterns += bench_urlpatterns

@@ -1,0 +1,534 @@
+"""TaskHub benchmarks: ``make bench`` (PostgreSQL + Redis, production settings, real servers).
+
+Every scenario starts the servers the way production would (DEBUG off,
+persistent connections, Redis cache and channel layer, Prometheus multiprocess
+directory), drives them from separate processes, and prints a table per
+scenario: requests/s, p50/p95/p99/max latency per endpoint, errors, and SQL
+statements per request as the server itself reports them (``Server-Timing``).
+Results are also written as JSON to ``bench/results/``.
+
+Why an asyncio + aiohttp client rather than Locust: on a 2-core machine the
+load generator shares the CPU with the servers; one asyncio process per core
+with aiohttp's C parser drives several thousand requests/s, where Locust's
+per-user greenlets and stats machinery cost several times more CPU per request.
+The client's own CPU use is printed with each table so that a saturated
+generator is visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+BIN = Path(PY).parent
+
+SEED_MIX = [  # (name, weight): the seed system's Locust mix
+    ("list tasks", 15), ("get task", 5), ("list projects", 4), ("list comments", 4), ("list workspaces", 3),
+    ("create task", 3), ("get project", 2), ("update task", 2), ("create comment", 2), ("get workspace", 1),
+    ("workspace members", 1), ("project members", 1),
+]
+
+
+# --- environment and servers ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(args, metrics_dir: str, pool: bool) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=args.database_url, REDIS_URL=args.redis_url, DEBUG="0",
+        SECRET_KEY="bench-" + uuid.uuid4().hex * 2, ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0", TASKHUB_REQUEST_LOG="0", TASKHUB_BENCH_FLOOR="1",
+        PROMETHEUS_MULTIPROC_DIR=metrics_dir, LOG_LEVEL="WARNING", CACHE_KEY_PREFIX="bench",
+        DB_POOL="1" if pool else "0",
+    )
+    return env
+
+
+SERVERS = {
+    # name: (command, ASGI? (then the psycopg pool, MACHINE-LIMITS.md §3))
+    "gunicorn": (["{bin}/gunicorn", "taskhub.wsgi:application", "-w", "2", "-b", "127.0.0.1:{port}",
+                  "--log-level", "warning"], False),
+    "granian": (["{bin}/granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "4",
+                 "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning", "--no-ws",
+                 "taskhub.wsgi:application"], False),
+    "daphne": (["{bin}/daphne", "-b", "127.0.0.1", "-p", "{port}", "-v", "0", "taskhub.asgi:application"], True),
+    "uvicorn": (["{bin}/uvicorn", "taskhub.asgi:application", "--host", "127.0.0.1", "--port", "{port}",
+                 "--workers", "2", "--no-access-log", "--log-level", "warning"], True),
+}
+
+
+class Server:
+    def __init__(self, name: str, args, metrics_dir: str):
+        self.name = name
+        self.port = free_port()
+        command, pool = SERVERS[name]
+        argv = [part.format(bin=BIN, port=self.port) for part in command]
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=server_env(args, metrics_dir, pool),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._wait()
+
+    def _wait(self, timeout: float = 60) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited: {self.proc.stderr.read().decode()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/api/v1/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise SystemExit(f"{self.name} did not start")
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def psql(sql: str, db: str = "postgres") -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qAtc", sql], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def prepare_database(args) -> dict:
+    db = args.database_url.rsplit("/", 1)[1]
+    psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    psql(f"CREATE DATABASE {db}")
+    env = server_env(args, tempfile.mkdtemp(), pool=False)
+    subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    out = subprocess.run([PY, "bench/seed.py"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+# --- the load client (runs in worker processes) -----------------------------------------------------
+
+
+def _queries(headers) -> int | None:
+    timing = headers.get("Server-Timing", "")
+    if 'desc="' not in timing:
+        return None
+    return int(timing.split('desc="', 1)[1].split(" ", 1)[0])
+
+
+async def _request(session, base, token, method, path, body=None):
+    started = time.monotonic()
+    async with session.request(method, base + path, json=body,
+                               headers={"Authorization": f"Bearer {token}"}) as response:
+        payload = await response.read()
+        elapsed = time.monotonic() - started
+        return response.status, elapsed, _queries(response.headers), payload, time.monotonic()
+
+
+def _seed_request(seed: dict, rng: random.Random):
+    names = [name for name, _ in SEED_MIX]
+    weights = [weight for _, weight in SEED_MIX]
+    name = rng.choices(names, weights)[0]
+    p, t, w = seed["project_id"], seed["task_id"], seed["workspace_id"]
+    return name, {
+        "list tasks": ("GET", f"/api/v1/projects/{p}/tasks", None),
+        "get task": ("GET", f"/api/v1/tasks/{t}", None),
+        "list projects": ("GET", f"/api/v1/workspaces/{w}/projects", None),
+        "list comments": ("GET", f"/api/v1/tasks/{t}/comments", None),
+        "list workspaces": ("GET", "/api/v1/workspaces", None),
+        "create task": ("POST", f"/api/v1/projects/{p}/tasks", {"title": "load"}),
+        "get project": ("GET", f"/api/v1/projects/{p}", None),
+        "update task": ("PATCH", f"/api/v1/tasks/{t}", {"description": f"edit {rng.random()}"}),
+        "create comment": ("POST", f"/api/v1/tasks/{t}/comments", {"body": "load"}),
+        "get workspace": ("GET", f"/api/v1/workspaces/{w}", None),
+        "workspace members": ("GET", f"/api/v1/workspaces/{w}/members", None),
+        "project members": ("GET", f"/api/v1/projects/{p}/members", None),
+    }[name]
+
+
+async def _users(spec: dict) -> list:
+    import aiohttp
+
+    records = []
+    deadline = time.monotonic() + spec["duration"]
+    rng = random.Random(spec["worker"])
+    connector = aiohttp.TCPConnector(limit=0, force_close=spec.get("force_close", False))
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def user(index: int):
+            while time.monotonic() < deadline:
+                if spec["kind"] == "seed":
+                    name, (method, path, body) = _seed_request(spec["seed"], rng)
+                else:
+                    name, method, path, body = spec["name"], spec["method"], spec["path"], spec.get("body")
+                try:
+                    status, elapsed, queries, _, _ = await _request(session, spec["base"], spec["token"], method,
+                                                                    path, body)
+                except Exception as exc:  # connection errors count as errors
+                    status, elapsed, queries = f"exc:{type(exc).__name__}", 0.0, None
+                records.append((name, status, elapsed, queries))
+                if spec.get("think"):
+                    await asyncio.sleep(rng.uniform(*spec["think"]))
+
+        await asyncio.gather(*(user(i) for i in range(spec["users"])))
+    return records
+
+
+def _worker(spec: dict, out) -> None:
+    started = resource.getrusage(resource.RUSAGE_SELF)
+    records = asyncio.run(_users(spec))
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    out.put((records, used.ru_utime + used.ru_stime - started.ru_utime - started.ru_stime))
+
+
+def _floor_worker(spec: dict, out) -> None:
+    """The same INSERT + counter UPDATE sent by psycopg directly, one connection per client."""
+    import psycopg
+
+    started = resource.getrusage(resource.RUSAGE_SELF)
+    records = []
+    deadline = time.monotonic() + spec["duration"]
+    with psycopg.connect(spec["dsn"]) as conn:
+        while time.monotonic() < deadline:
+            t0 = time.monotonic()
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO tasks_task (id, project_id, number, title, description, status_id, priority, type,"
+                    " rank, version, created_at, updated_at) VALUES (%s, %s, %s, 'floor', '', %s, 'medium', 'task',"
+                    " 'i', 1, now(), now())",
+                    (uuid.uuid4(), spec["project_id"], uuid.uuid4().int >> 66, spec["status_id"]),
+                )
+                conn.execute("UPDATE projects_projectcounters SET total = total + 1, todo = todo + 1"
+                             " WHERE project_id = %s", (spec["project_id"],))
+            records.append(("psycopg floor", 200, time.monotonic() - t0, 2))
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    out.put((records, used.ru_utime + used.ru_stime - started.ru_utime - started.ru_stime))
+
+
+def drive(specs: list[dict], target=_worker) -> tuple[list, float, float]:
+    """Run one worker process per spec; return (records, wall seconds, client CPU seconds)."""
+    out = mp.Queue()
+    procs = [mp.Process(target=target, args=(spec, out)) for spec in specs]
+    started = time.monotonic()
+    for proc in procs:
+        proc.start()
+    results = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    wall = time.monotonic() - started
+    return [r for records, _ in results for r in records], wall, sum(cpu for _, cpu in results)
+
+
+def split(total: int, parts: int) -> list[int]:
+    """``total`` users spread over at most ``parts`` processes."""
+    parts = max(1, min(parts, total))
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+# --- reporting ----------------------------------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def summarise(records: list, duration: float) -> list[dict]:
+    rows = []
+    by_name: dict[str, list] = {}
+    for record in records:
+        by_name.setdefault(record[0], []).append(record)
+    for name in sorted(by_name, key=lambda n: -len(by_name[n])) + ["ALL"]:
+        group = records if name == "ALL" else by_name[name]
+        ok = [r for r in group if isinstance(r[1], int) and r[1] < 400]
+        latencies = [r[2] * 1000 for r in ok]
+        queries = [r[3] for r in ok if r[3] is not None]
+        rows.append({
+            "endpoint": name, "requests": len(group), "rps": len(group) / duration,
+            "errors": len(group) - len(ok), "p50": pct(latencies, 50), "p95": pct(latencies, 95),
+            "p99": pct(latencies, 99), "max": max(latencies) if latencies else float("nan"),
+            "queries": statistics.mean(queries) if queries else None,
+        })
+    return rows
+
+
+def print_table(title: str, rows: list[dict], note: str = "") -> None:
+    print(f"\n### {title}" + (f"  ({note})" if note else ""))
+    print(f"| {'endpoint':<22} | {'req':>6} | {'req/s':>7} | {'err':>4} | {'p50 ms':>7} | {'p95 ms':>7} | "
+          f"{'p99 ms':>7} | {'max ms':>7} | {'SQL/req':>7} |")
+    print("|" + "|".join("-" * w for w in (24, 8, 9, 6, 9, 9, 9, 9, 9)) + "|")
+    for r in rows:
+        q = "-" if r["queries"] is None else f"{r['queries']:.2f}"
+        print(f"| {r['endpoint']:<22} | {r['requests']:>6} | {r['rps']:>7.1f} | {r['errors']:>4} | {r['p50']:>7.2f} |"
+              f" {r['p95']:>7.2f} | {r['p99']:>7.2f} | {r['max']:>7.2f} | {q:>7} |")
+    sys.stdout.flush()
+
+
+# --- scenarios --------------------------------------------------------------------------------------
+
+
+def scenario_seed(args, seed, server, results):
+    for users in (50, 200):
+        specs = [{"kind": "seed", "seed": seed, "base": server.url, "token": seed["token"], "users": n,
+                  "think": (0.1, 0.5), "duration": args.duration, "worker": i}
+                 for i, n in enumerate(split(users, args.client_procs))]
+        records, wall, cpu = drive(specs)
+        rows = summarise(records, wall)
+        note = f"{server.name}, {users} users, think 0.1-0.5 s, {wall:.0f} s, client CPU {cpu / wall:.2f} cores"
+        print_table(f"Seed scenario, {users} users", rows, note)
+        results.append({"scenario": f"seed-{users}", "server": server.name, "rows": rows, "client_cpu": cpu / wall})
+
+
+def scenario_create(args, seed, server, results):
+    path = f"/api/v1/projects/{seed['project_id']}/tasks"
+    floor_path = f"/bench/floor/{seed['floor_project_id']}/{seed['floor_status_id']}"
+    for clients in (1, 4, 16):
+        rows = []
+        for name, target, extra in (
+            ("create task", _worker, {"path": path}),
+            ("minimal view", _worker, {"path": floor_path}),
+            ("psycopg floor", _floor_worker, {}),
+        ):
+            spec = {"kind": "fixed", "name": name, "method": "POST", "body": {"title": "bench"},
+                    "base": server.url, "token": seed["token"], "duration": args.short_duration,
+                    "dsn": args.database_url, "project_id": seed["floor_project_id"],
+                    "status_id": seed["floor_status_id"], **extra}
+            if target is _floor_worker:
+                specs = [dict(spec, worker=i) for i in range(clients)]
+            else:
+                specs = [dict(spec, users=n, worker=i) for i, n in enumerate(split(clients, args.client_procs))]
+            records, wall, _ = drive(specs, target)
+            rows += [r for r in summarise(records, wall) if r["endpoint"] != "ALL"]
+        by = {r["endpoint"]: r for r in rows}
+        note = (f"{server.name}; p50 ratio to minimal view {by['create task']['p50'] / by['minimal view']['p50']:.2f}, "
+                f"to psycopg {by['create task']['p50'] / by['psycopg floor']['p50']:.2f}; throughput ratio to "
+                f"minimal view {by['create task']['rps'] / by['minimal view']['rps']:.2f}")
+        print_table(f"Task creation, {clients} client(s)", rows, note)
+        results.append({"scenario": f"create-c{clients}", "server": server.name, "rows": rows})
+
+
+def scenario_board(args, seed, server, results):
+    rows = []
+    for board in seed["boards"]:
+        spec = {"kind": "fixed", "name": f"board {board['size']} tasks", "method": "GET",
+                "path": f"/api/v1/projects/{board['project_id']}/board?per_column=50", "base": server.url,
+                "token": seed["token"], "duration": args.short_duration, "users": 1, "worker": 0}
+        records, wall, _ = drive([spec])
+        rows += [r for r in summarise(records, wall) if r["endpoint"] != "ALL"]
+    print_table("Board load, 1 client, 50 cards per column", rows, server.name)
+    results.append({"scenario": "board", "server": server.name, "rows": rows})
+
+
+def scenario_servers(args, seed, results, metrics_dir):
+    """Same endpoints under each server, to decide the production setup by measurement."""
+    for name in args.compare:
+        server = Server(name, args, metrics_dir)
+        try:
+            rows = []
+            for label, method, path, body in (
+                ("create task c16", "POST", f"/api/v1/projects/{seed['project_id']}/tasks", {"title": "s"}),
+                ("list tasks c16", "GET", f"/api/v1/projects/{seed['project_id']}/tasks", None),
+            ):
+                specs = [{"kind": "fixed", "name": label, "method": method, "path": path, "body": body,
+                          "base": server.url, "token": seed["token"], "duration": args.short_duration,
+                          "users": n, "worker": i} for i, n in enumerate(split(16, args.client_procs))]
+                records, wall, _ = drive(specs)
+                rows += [r for r in summarise(records, wall) if r["endpoint"] != "ALL"]
+            print_table(f"Server comparison: {name}", rows)
+            results.append({"scenario": "servers", "server": name, "rows": rows})
+        finally:
+            server.stop()
+
+
+# --- sockets: write latency with subscribers, and write-to-socket latency -------------------------------
+
+
+def _socket_holder(spec: dict, ready, out) -> None:
+    """Open ``n`` sockets subscribed to the project; record when socket 0 and the last socket see each task."""
+
+    async def main():
+        import urllib.request
+
+        import websockets
+
+        async def ticket():
+            request = urllib.request.Request(spec["http"] + "/api/v1/realtime/ticket", method="POST",
+                                             headers={"Authorization": f"Bearer {spec['token']}"})
+            return await asyncio.to_thread(lambda: json.loads(urllib.request.urlopen(request).read())["ticket"])
+
+        sockets = []
+        for _ in range(spec["n"]):
+            ws = await websockets.connect(f"{spec['ws']}/ws/?ticket={await ticket()}", origin=spec["http"],
+                                          max_queue=None, open_timeout=30)
+            await ws.send(json.dumps({"type": "subscribe", "project_id": spec["project_id"], "since": None}))
+            while json.loads(await ws.recv())["type"] != "subscribed":
+                pass
+            sockets.append(ws)
+        arrivals: dict[str, dict[str, float]] = {"first": {}, "last": {}}
+
+        async def listen(ws, key):
+            async for raw in ws:
+                now = time.monotonic()
+                frame = json.loads(raw)
+                if frame["type"] == "task_created" and key:
+                    arrivals[key][frame["data"]["task"]["id"]] = now
+
+        tasks = [asyncio.create_task(listen(ws, "first" if i == 0 else "last" if i == len(sockets) - 1 else None))
+                 for i, ws in enumerate(sockets)]
+        ready.set()
+        await asyncio.sleep(spec["listen_for"])
+        for task in tasks:
+            task.cancel()
+        out.put(arrivals)
+        for ws in sockets:
+            await ws.close()
+
+    asyncio.run(main())
+
+
+async def _timed_writes(base: str, token: str, project_id: str, count: int) -> list[tuple[str, float, float, float]]:
+    import aiohttp
+
+    rows = []
+    async with aiohttp.ClientSession() as session:
+        for i in range(count):
+            sent = time.monotonic()
+            status, elapsed, _, payload, done = await _request(session, base, token, "POST",
+                                                               f"/api/v1/projects/{project_id}/tasks",
+                                                               {"title": f"ws {i}"})
+            assert status == 201, payload
+            rows.append((json.loads(payload)["id"], sent, done, elapsed))
+    return rows
+
+
+def scenario_sockets(args, seed, http, ws_server, results):
+    rows = []
+    for n in args.socket_counts:
+        holder = None
+        arrivals = {"first": {}, "last": {}}
+        if n:
+            ready, out = mp.Event(), mp.Queue()
+            spec = {"n": n, "http": ws_server.url, "ws": ws_server.url.replace("http", "ws"), "token": seed["token"],
+                    "project_id": seed["project_id"], "listen_for": 3600}
+            holder = mp.Process(target=_socket_holder, args=(spec, ready, out))
+            holder.start()
+            if not ready.wait(600):
+                raise SystemExit("sockets did not open")
+        writes = asyncio.run(_timed_writes(http.url, seed["token"], seed["project_id"], args.socket_writes))
+        if holder is not None:
+            time.sleep(2)
+            os.kill(holder.pid, signal.SIGINT)  # stops asyncio.sleep: the holder reports and closes
+            try:
+                arrivals = out.get(timeout=60)
+            finally:
+                holder.join(timeout=30)
+                if holder.is_alive():
+                    holder.kill()
+        write_ms = [w[3] * 1000 for w in writes]
+        row = {"sockets": n, "writes": len(writes), "write_p50": pct(write_ms, 50), "write_p99": pct(write_ms, 99)}
+        for key in ("first", "last"):
+            seen = arrivals.get(key, {})
+            after_response = [(seen[w[0]] - w[2]) * 1000 for w in writes if w[0] in seen]
+            after_send = [(seen[w[0]] - w[1]) * 1000 for w in writes if w[0] in seen]
+            row[f"{key}_received"] = len(after_response)
+            row[f"{key}_p50"] = pct(after_response, 50)
+            row[f"{key}_p99"] = pct(after_response, 99)
+            row[f"{key}_send_p50"] = pct(after_send, 50)
+            row[f"{key}_send_p99"] = pct(after_send, 99)
+        rows.append(row)
+    print(f"\n### Create-task latency and write-to-socket latency ({http.name} HTTP, {ws_server.name} WebSockets)")
+    print("| sockets | writes | write p50 ms | write p99 ms | socket 0: got, response->event p50/p99 ms, "
+          "request->event p50/p99 ms | last socket: same |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        first = (f"{r['first_received']}, {r['first_p50']:.2f}/{r['first_p99']:.2f}, "
+                 f"{r['first_send_p50']:.2f}/{r['first_send_p99']:.2f}") if r["sockets"] else "-"
+        last = (f"{r['last_received']}, {r['last_p50']:.2f}/{r['last_p99']:.2f}, "
+                f"{r['last_send_p50']:.2f}/{r['last_send_p99']:.2f}") if r["sockets"] > 1 else "-"
+        print(f"| {r['sockets']} | {r['writes']} | {r['write_p50']:.2f} | {r['write_p99']:.2f} | {first} | {last} |")
+    if len(rows) >= 2 and rows[0]["sockets"] == 0:
+        base = rows[0]["write_p50"]
+        for r in rows[1:]:
+            print(f"create-task p50 with {r['sockets']} sockets: {r['write_p50']:.2f} ms, "
+                  f"{(r['write_p50'] / base - 1) * 100:+.1f}% against none")
+    results.append({"scenario": "sockets", "rows": rows})
+
+
+# --- main ------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/taskhub_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
+    parser.add_argument("--server", default="granian", choices=sorted(SERVERS), help="HTTP server for the API")
+    parser.add_argument("--ws-server", default="daphne", choices=["daphne", "uvicorn"])
+    parser.add_argument("--duration", type=float, default=30, help="seconds per seed-scenario run")
+    parser.add_argument("--short-duration", type=float, default=10, help="seconds per fixed-concurrency run")
+    parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--socket-counts", type=int, nargs="+", default=[0, 1, 100, 1000])
+    parser.add_argument("--socket-writes", type=int, default=1000)
+    parser.add_argument("--compare", nargs="*", default=["gunicorn", "granian", "uvicorn", "daphne"],
+                        help="servers for the comparison table (empty to skip)")
+    parser.add_argument("--only", nargs="*", default=["servers", "seed", "create", "board", "sockets"])
+    args = parser.parse_args()
+
+    seed = prepare_database(args)
+    metrics_dir = tempfile.mkdtemp(prefix="taskhub-metrics-")
+    results: list[dict] = []
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(f"TaskHub benchmark, {started}, {os.cpu_count()} CPUs; API on {args.server}, WebSockets on "
+          f"{args.ws_server}; PostgreSQL + Redis on this machine; load from {args.client_procs} processes")
+    if "servers" in args.only and args.compare:
+        scenario_servers(args, seed, results, metrics_dir)
+    http = Server(args.server, args, metrics_dir)
+    try:
+        if "create" in args.only:
+            scenario_create(args, seed, http, results)
+        if "board" in args.only:
+            scenario_board(args, seed, http, results)
+        if "seed" in args.only:
+            scenario_seed(args, seed, http, results)
+        if "sockets" in args.only:
+            ws_server = Server(args.ws_server, args, metrics_dir)
+            try:
+                scenario_sockets(args, seed, http, ws_server, results)
+            finally:
+                ws_server.stop()
+    finally:
+        http.stop()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / f"bench-{started.replace(':', '')}.json"
+    path.write_text(json.dumps({"started": started, "args": vars(args), "results": results}, indent=1, default=str))
+    print(f"\nResults written to {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
