@@ -30,7 +30,7 @@ from projects.models import (
     WorkspaceRole,
     derived_status,
 )
-from projects.schemas import MemberOut, ProjectOut, StatusOut
+from projects.schemas import MemberOut, OverrideOut, ProjectOut, StatusOut
 from projects.selectors import (
     assignable_member,
     can_admin_project,
@@ -289,7 +289,12 @@ def project_update(
         raise Conflict("The project is archived; restore it first.", code="archived")
     for name in ("name", "description", "due_date"):
         if name in fields:
-            setattr(project, name, fields[name])
+            value = fields[name]
+            # PATCH passes explicit nulls through; clean_fields would raise Django's
+            # ValidationError (a 500 at the API), so answer with the domain error.
+            if value is None and name == "name":
+                raise ValidationError("name cannot be null.")
+            setattr(project, name, "" if value is None and name == "description" else value)
     if "lead_id" in fields:
         lead_id = fields["lead_id"]
         project.lead = None if lead_id is None else assignable_member(
@@ -377,10 +382,8 @@ def _set_override(*, project_id: uuid.UUID, user, status: str | None, reason: st
     if old_effective != new_effective:
         override = None
         if new_override:
-            override = {
-                "status": new_override, "reason": project.override_reason, "by": str(user.pk),
-                "expires_at": expires_at.isoformat() if expires_at else None,
-            }
+            # The REST shape of the project's ``override`` (``by`` is a user), so the two cannot drift.
+            override = OverrideOut.model_validate(ProjectOut.resolve_override(project)).model_dump(mode="json")
         items.append(
             ("project_status_changed", {"old": old_effective, "new": new_effective, "derived": derived,
                                         "override": override})

@@ -104,3 +104,92 @@ def assert_max_queries():
         ctx.work_queries = work
 
     return check
+
+
+# --- appended for the service-layer suite ---------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """Users are created in almost every test; PBKDF2 would make each one cost ~0.3 s."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _domain_rows() -> dict[str, list[tuple]]:
+    """Every row of every domain table, as plain tuples, in primary-key order."""
+    from django.apps import apps
+
+    labels = ["accounts.User", "projects.Workspace", "projects.WorkspaceMember", "projects.Project",
+              "projects.ProjectMember", "projects.Status", "projects.ProjectCounters", "tasks.Task",
+              "tasks.Comment", "realtime.Event"]
+    return {label: list(apps.get_model(label).objects.order_by("pk").values_list()) for label in labels}
+
+
+@pytest.fixture
+def unchanged():
+    """``with unchanged(), pytest.raises(...):`` proves a failed write left every domain row as it was.
+
+    Stricter than comparing row counts: an UPDATE that slipped through (a
+    version bump, a counters increment, a renamed column) fails it too.
+    """
+
+    @contextmanager
+    def check():
+        before = _domain_rows()
+        yield
+        after = _domain_rows()
+        for label, rows in before.items():
+            assert after[label] == rows, f"{label} changed"
+
+    return check
+
+
+class NewEvents(list):
+    """The events one block appended, in log order (a list of ``realtime.models.Event``)."""
+
+    @property
+    def types(self) -> list[str]:
+        return [event.type for event in self]
+
+    @property
+    def seqs(self) -> list[int | None]:
+        return [event.seq for event in self]
+
+    def one(self, event_type: str):
+        found = [event for event in self if event.type == event_type]
+        assert len(found) == 1, f"expected one {event_type}, got {self.types}"
+        return found[0]
+
+
+@pytest.fixture
+def new_events():
+    """``with new_events(project) as got:`` collects what the block appended to the event log.
+
+    With a project it also checks the log's core invariant: the new events carry
+    the next sequence numbers with no gap, and the counters row's ``last_seq``
+    moved by exactly that many. With ``workspace=`` it collects the
+    workspace's events of every kind (project-less ones included).
+    """
+    from django.db.models import Max
+
+    from projects.models import ProjectCounters
+    from realtime.models import Event
+
+    @contextmanager
+    def watch(project=None, *, workspace=None):
+        qs = Event.objects.filter(project=project) if project is not None else Event.objects.filter(
+            workspace=workspace)
+        last_id = Event.objects.aggregate(m=Max("id"))["m"] or 0
+        seq_before = None
+        if project is not None:
+            seq_before = ProjectCounters.objects.get(project=project).last_seq
+        got = NewEvents()
+        yield got
+        got.extend(qs.filter(id__gt=last_id).order_by("id"))
+        if project is not None:
+            counters = ProjectCounters.objects.filter(project=project).first()
+            if counters is not None:
+                assert got.seqs == list(range(seq_before + 1, seq_before + 1 + len(got)))
+                assert counters.last_seq == seq_before + len(got)
+
+    return watch
