@@ -81,11 +81,13 @@ SERVERS = {
 
 
 class Server:
-    def __init__(self, name: str, args, metrics_dir: str):
+    def __init__(self, name: str, args, metrics_dir: str, nice: int = 0):
         self.name = name
         self.port = free_port()
         command, pool = SERVERS[name]
         argv = [part.format(bin=BIN, port=self.port) for part in command]
+        if nice:
+            argv = ["nice", "-n", str(nice), *argv]
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=server_env(args, metrics_dir, pool),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -368,8 +370,14 @@ def scenario_servers(args, seed, results, metrics_dir):
 # --- sockets: write latency with subscribers, and write-to-socket latency -------------------------------
 
 
-def _socket_holder(spec: dict, ready, out) -> None:
-    """Open ``n`` sockets subscribed to the project; record when socket 0 and the last socket see each task."""
+def _socket_holder(spec: dict, ready, stop, out) -> None:
+    """Open ``n`` sockets subscribed to the project; record when socket 0 and the last socket see each task.
+
+    These sockets stand for browsers on other machines; the process runs at the
+    lowest CPU priority so that, on a 2-core box, decoding a thousand streams
+    does not take the CPU the servers under test need.
+    """
+    os.nice(19)
 
     async def main():
         import urllib.request
@@ -401,7 +409,9 @@ def _socket_holder(spec: dict, ready, out) -> None:
         tasks = [asyncio.create_task(listen(ws, "first" if i == 0 else "last" if i == len(sockets) - 1 else None))
                  for i, ws in enumerate(sockets)]
         ready.set()
-        await asyncio.sleep(spec["listen_for"])
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(spec["drain_seconds"])
         for task in tasks:
             task.cancel()
         out.put(arrivals)
@@ -411,12 +421,18 @@ def _socket_holder(spec: dict, ready, out) -> None:
     asyncio.run(main())
 
 
-async def _timed_writes(base: str, token: str, project_id: str, count: int) -> list[tuple[str, float, float, float]]:
+async def _timed_writes(base: str, token: str, project_id: str, count: int,
+                        rate: float) -> list[tuple[str, float, float, float]]:
+    """``count`` task creations, one at a time, started at most ``rate`` per second."""
     import aiohttp
 
     rows = []
     async with aiohttp.ClientSession() as session:
+        started = time.monotonic()
         for i in range(count):
+            wait = started + i / rate - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
             sent = time.monotonic()
             status, elapsed, _, payload, done = await _request(session, base, token, "POST",
                                                                f"/api/v1/projects/{project_id}/tasks",
@@ -432,17 +448,17 @@ def scenario_sockets(args, seed, http, ws_server, results):
         holder = None
         arrivals = {"first": {}, "last": {}}
         if n:
-            ready, out = mp.Event(), mp.Queue()
+            ready, stop, out = mp.Event(), mp.Event(), mp.Queue()
             spec = {"n": n, "http": ws_server.url, "ws": ws_server.url.replace("http", "ws"), "token": seed["token"],
-                    "project_id": seed["project_id"], "listen_for": 3600}
-            holder = mp.Process(target=_socket_holder, args=(spec, ready, out))
+                    "project_id": seed["project_id"], "drain_seconds": 3}
+            holder = mp.Process(target=_socket_holder, args=(spec, ready, stop, out))
             holder.start()
             if not ready.wait(600):
                 raise SystemExit("sockets did not open")
-        writes = asyncio.run(_timed_writes(http.url, seed["token"], seed["project_id"], args.socket_writes))
+        writes = asyncio.run(_timed_writes(http.url, seed["token"], seed["project_id"], args.socket_writes,
+                                           args.socket_rate))
         if holder is not None:
-            time.sleep(2)
-            os.kill(holder.pid, signal.SIGINT)  # stops asyncio.sleep: the holder reports and closes
+            stop.set()  # the holder waits a few seconds for the last events, reports, and closes
             try:
                 arrivals = out.get(timeout=60)
             finally:
@@ -461,7 +477,8 @@ def scenario_sockets(args, seed, http, ws_server, results):
             row[f"{key}_send_p50"] = pct(after_send, 50)
             row[f"{key}_send_p99"] = pct(after_send, 99)
         rows.append(row)
-    print(f"\n### Create-task latency and write-to-socket latency ({http.name} HTTP, {ws_server.name} WebSockets)")
+    print(f"\n### Create-task latency and write-to-socket latency ({http.name} HTTP, {ws_server.name} WebSockets "
+          f"at nice {args.ws_nice}; {args.socket_writes} writes at {args.socket_rate:g}/s)")
     print("| sockets | writes | write p50 ms | write p99 ms | socket 0: got, response->event p50/p99 ms, "
           "request->event p50/p99 ms | last socket: same |")
     print("|---|---|---|---|---|---|")
@@ -493,6 +510,9 @@ def main() -> None:
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--socket-counts", type=int, nargs="+", default=[0, 1, 100, 1000])
     parser.add_argument("--socket-writes", type=int, default=1000)
+    parser.add_argument("--socket-rate", type=float, default=20, help="task creations per second in that scenario")
+    parser.add_argument("--ws-nice", type=int, default=10,
+                        help="CPU niceness of the WebSocket server: on a shared box the API gets the CPU first")
     parser.add_argument("--compare", nargs="*", default=["gunicorn", "granian", "uvicorn", "daphne"],
                         help="servers for the comparison table (empty to skip)")
     parser.add_argument("--only", nargs="*", default=["servers", "seed", "create", "board", "sockets"])
@@ -515,7 +535,7 @@ def main() -> None:
         if "seed" in args.only:
             scenario_seed(args, seed, http, results)
         if "sockets" in args.only:
-            ws_server = Server(args.ws_server, args, metrics_dir)
+            ws_server = Server(args.ws_server, args, metrics_dir, nice=args.ws_nice)
             try:
                 scenario_sockets(args, seed, http, ws_server, results)
             finally:

@@ -49,7 +49,7 @@ class ProjectSubscription:
     workspace_id: str
     last_seq: int = 0
     ready: bool = False  # False while the replay runs; live events wait in ``held``
-    held: dict[int, dict] = field(default_factory=dict)
+    held: dict[int, tuple[dict, str | None]] = field(default_factory=dict)  # seq -> (envelope, its JSON)
     fill_task: asyncio.Task | None = None
 
 
@@ -148,8 +148,8 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
     async def _error(self, code: str, detail: str, **extra):
         await self._send({"type": "error", "code": code, "detail": detail, **extra})
 
-    async def _send(self, content: dict):
-        await self.send(text_data=json.dumps(content, separators=(",", ":")))
+    async def _send(self, content: dict, text: str | None = None):
+        await self.send(text_data=text if text is not None else json.dumps(content, separators=(",", ":")))
 
     # --- subscriptions ---------------------------------------------------------------------
 
@@ -245,6 +245,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
 
     async def board_event(self, message):
         envelope = message["event"]
+        text = message.get("text")
         kind = envelope["type"]
         if kind == "access_revoked":
             await self._revoked(envelope["data"])
@@ -259,16 +260,16 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
                 await self._send({"type": "access_revoked", "data": {"project_id": project_id}})
             return
         if project_id and project_id in self.projects:
-            await self._deliver_ordered(project_id, envelope)
+            await self._deliver_ordered(project_id, envelope, text)
         elif envelope.get("workspace_id") in self.workspaces:
-            await self._send(envelope)
+            await self._send(envelope, text)
 
-    async def _deliver_ordered(self, project_id: str, envelope: dict):
+    async def _deliver_ordered(self, project_id: str, envelope: dict, text: str | None = None):
         subscription = self.projects[project_id]
         seq = envelope["seq"]
         if seq <= subscription.last_seq:
             return  # already sent (replay, or a duplicate)
-        subscription.held[seq] = envelope
+        subscription.held[seq] = (envelope, text)
         if not subscription.ready:
             return  # the replay in progress releases it
         async with self.send_lock:
@@ -280,7 +281,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             if seq <= subscription.last_seq:
                 subscription.held.pop(seq)
             elif seq == subscription.last_seq + 1:
-                await self._send(subscription.held.pop(seq))
+                await self._send(*subscription.held.pop(seq))
                 subscription.last_seq = seq
             else:
                 break

@@ -21,6 +21,7 @@ which the consumers register when they connect.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import threading
@@ -156,12 +157,17 @@ class Publisher:
             ]
         pipes = [client.pipeline(transaction=False) for client in self._redis_clients]
         for envelope, extra in messages:
-            payload = layer.serialize({"type": "board.event", "event": envelope})
+            payload = layer.serialize(group_message(envelope))
             for group in groups_for(envelope, extra):
                 channel = f"{prefix}__group__{group}"
                 pipes[_consistent_hash(channel, len(pipes))].publish(channel, payload)
         for pipe in pipes:
             pipe.execute()
+
+
+def group_message(envelope: dict) -> dict:
+    """The layer message: the envelope, and its JSON text made once here rather than once per socket."""
+    return {"type": "board.event", "event": envelope, "text": json.dumps(envelope, separators=(",", ":"))}
 
 
 def groups_for(envelope: dict, extra: Iterable[str]) -> list[str]:
@@ -181,7 +187,7 @@ async def _send_all(layer, messages: list[tuple[dict, list[str]]]) -> None:
     # One message at a time, in log order: channels delivers a group's messages
     # to each member in the order they were sent.
     for envelope, extra in messages:
-        message = {"type": "board.event", "event": envelope}
+        message = group_message(envelope)
         for group in groups_for(envelope, extra):
             await layer.group_send(group, message)
 
