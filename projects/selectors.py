@@ -95,7 +95,8 @@ def workspace_list_for_user(*, user) -> QuerySet[Workspace]:
 def workspace_get_for_member(*, workspace_id: uuid.UUID, user, for_update: bool = False) -> Workspace:
     qs = _workspaces_for(user).filter(pk=workspace_id)
     if for_update:
-        qs = qs.select_for_update(of=("self",))
+        # NO KEY: foreign-key checks of concurrent inserts (KEY SHARE) need not wait.
+        qs = qs.select_for_update(of=("self",), no_key=True)
     workspace = qs.first()
     if workspace is None:
         raise NotFound("Workspace not found.")
@@ -129,7 +130,15 @@ def project_get_for_member(
         related.append("counters")
     qs = _projects_for(user).select_related(*related).filter(pk=project_id)
     if for_update:
-        qs = qs.select_for_update(of=("self",))
+        # NO KEY: inserts of tasks and events check their foreign key to the
+        # project with KEY SHARE, which must not wait behind a project edit.
+        qs = qs.select_for_update(of=("self",), no_key=True)
+        # A locked read that joins other rows can come back empty after waiting
+        # on a writer who changed a joined key (see tasks.selectors.first_locked).
+        for _ in range(2):
+            project = qs.all().first()
+            if project is not None:
+                return project
     project = qs.first()
     if project is None:
         raise NotFound("Project not found.")

@@ -9,6 +9,7 @@ the publishing with ``transaction.on_commit``.
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 
 from django.contrib.auth import get_user_model
@@ -44,9 +45,12 @@ from projects.selectors import (
     workspace_get_for_member,
 )
 from realtime import events as event_log
+from taskhub.db import retrying, write_transaction
 from taskhub.errors import Conflict, NotFound, PreconditionFailed, ValidationError
 
 User = get_user_model()
+
+PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9]{1,9}")
 
 # Foreign keys are checked by the selectors; clean_fields would query each one.
 _PROJECT_FKS = ["workspace", "lead", "created_by", "override_by"]
@@ -69,7 +73,7 @@ def _check_if_match(current_version: int, if_match: int | None, current: object)
 # --- workspaces --------------------------------------------------------------------
 
 
-@transaction.atomic
+@write_transaction
 def workspace_create(*, user, name: str, description: str = "") -> Workspace:
     workspace = Workspace(name=name, description=description, created_by=user)
     workspace.clean_fields(exclude=["created_by"])
@@ -80,7 +84,7 @@ def workspace_create(*, user, name: str, description: str = "") -> Workspace:
     return workspace
 
 
-@transaction.atomic
+@write_transaction
 def workspace_update(
     *, workspace_id: uuid.UUID, user, name: str | None = None, description: str | None = None
 ) -> Workspace:
@@ -96,7 +100,7 @@ def workspace_update(
     return workspace
 
 
-@transaction.atomic
+@write_transaction
 def workspace_delete(*, workspace_id: uuid.UUID, user) -> None:
     workspace = workspace_get_for_member(workspace_id=workspace_id, user=user, for_update=True)
     require(can_manage_workspace(workspace.role), "Only an owner can delete the workspace.")
@@ -126,7 +130,7 @@ def _workspace_member_event(
     )
 
 
-@transaction.atomic
+@write_transaction
 def workspace_member_add(*, workspace_id: uuid.UUID, actor, email: str, role: str) -> WorkspaceMember:
     workspace = workspace_get_for_member(workspace_id=workspace_id, user=actor, for_update=True)
     if workspace.role == WorkspaceRole.EDITOR:
@@ -166,7 +170,7 @@ def _drop_project_memberships(*, workspace: Workspace, user_id) -> None:
     memberships.delete()
 
 
-@transaction.atomic
+@write_transaction
 def workspace_member_update(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUID, role: str) -> WorkspaceMember:
     workspace = workspace_get_for_member(workspace_id=workspace_id, user=actor, for_update=True)
     require(can_manage_workspace(workspace.role), "Only an owner can change roles.")
@@ -192,7 +196,7 @@ def workspace_member_update(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUI
     return member
 
 
-@transaction.atomic
+@write_transaction
 def workspace_member_remove(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUID) -> None:
     workspace = workspace_get_for_member(workspace_id=workspace_id, user=actor, for_update=True)
     if actor.pk != user_id:
@@ -220,6 +224,7 @@ def workspace_member_remove(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUI
 # --- projects --------------------------------------------------------------------------
 
 
+@retrying
 def project_create(
     *,
     workspace_id: uuid.UUID,
@@ -239,6 +244,8 @@ def project_create(
         with transaction.atomic():
             workspace = workspace_get_for_member(workspace_id=workspace_id, user=user)
             require(can_edit_project_fields(workspace.role), "Viewers cannot create projects.")
+            if not PROJECT_KEY.fullmatch(key):
+                raise ValidationError("key must be 2-10 capital letters or digits, starting with a letter.")
             now = timezone.now()
             project = Project(
                 workspace=workspace, key=key, name=name, description=description, due_date=due_date,
@@ -277,7 +284,7 @@ def _lock_project(*, project_id: uuid.UUID, user) -> Project:
     return project_get_for_member(project_id=project_id, user=user, for_update=True)
 
 
-@transaction.atomic
+@write_transaction
 def project_update(
     *, project_id: uuid.UUID, user, fields: dict, if_match: int | None = None
 ) -> Project:
@@ -328,17 +335,17 @@ def _set_archived(*, project_id: uuid.UUID, user, archived: bool) -> Project:
     return project
 
 
-@transaction.atomic
+@write_transaction
 def project_archive(*, project_id: uuid.UUID, user) -> Project:
     return _set_archived(project_id=project_id, user=user, archived=True)
 
 
-@transaction.atomic
+@write_transaction
 def project_restore(*, project_id: uuid.UUID, user) -> Project:
     return _set_archived(project_id=project_id, user=user, archived=False)
 
 
-@transaction.atomic
+@write_transaction
 def project_delete(*, project_id: uuid.UUID, user) -> None:
     project = _lock_project(project_id=project_id, user=user)
     require(can_admin_project(project.ws_role, project.project_role), "Only project admins can delete it.")
@@ -394,14 +401,14 @@ def _set_override(*, project_id: uuid.UUID, user, status: str | None, reason: st
     return project
 
 
-@transaction.atomic
+@write_transaction
 def project_override_set(
     *, project_id: uuid.UUID, user, status: str, reason: str = "", expires_at=None
 ) -> Project:
     return _set_override(project_id=project_id, user=user, status=status, reason=reason, expires_at=expires_at)
 
 
-@transaction.atomic
+@write_transaction
 def project_override_clear(*, project_id: uuid.UUID, user) -> Project:
     return _set_override(project_id=project_id, user=user, status=None)
 
@@ -414,7 +421,7 @@ def _project_member_event(*, project: Project, event_type: str, member: ProjectM
     log_project_events(project=project, change=change, items=[(event_type, _member_payload(member))], actor=actor)
 
 
-@transaction.atomic
+@write_transaction
 def project_member_add(*, project_id: uuid.UUID, actor, user_id: uuid.UUID, role: str) -> ProjectMember:
     project = _lock_project(project_id=project_id, user=actor)
     require(can_admin_project(project.ws_role, project.project_role), "Only project admins can add members.")
@@ -432,7 +439,7 @@ def _project_admins_left(project: Project, excluding_user_id) -> int:
     )
 
 
-@transaction.atomic
+@write_transaction
 def project_member_update(*, project_id: uuid.UUID, actor, user_id: uuid.UUID, role: str) -> ProjectMember:
     project = _lock_project(project_id=project_id, user=actor)
     require(can_admin_project(project.ws_role, project.project_role), "Only project admins can change roles.")
@@ -449,7 +456,7 @@ def project_member_update(*, project_id: uuid.UUID, actor, user_id: uuid.UUID, r
     return member
 
 
-@transaction.atomic
+@write_transaction
 def project_member_remove(*, project_id: uuid.UUID, actor, user_id: uuid.UUID) -> None:
     project = _lock_project(project_id=project_id, user=actor)
     if actor.pk != user_id:
@@ -474,6 +481,7 @@ def _name_taken(exc: IntegrityError) -> bool:
     return "name" in str(exc).lower()
 
 
+@retrying
 def status_create(*, project_id: uuid.UUID, user, name: str, group: str, position: int | None = None) -> Status:
     try:
         with transaction.atomic():
@@ -496,6 +504,7 @@ def status_create(*, project_id: uuid.UUID, user, name: str, group: str, positio
     return status
 
 
+@retrying
 def status_update(
     *, status_id: uuid.UUID, user, name: str | None = None, position: int | None = None
 ) -> Status:
@@ -527,7 +536,7 @@ def status_update(
     return status
 
 
-@transaction.atomic
+@write_transaction
 def status_delete(*, status_id: uuid.UUID, user, move_to: uuid.UUID | None = None) -> None:
     """Delete a column; its tasks (archived ones too) move to ``move_to`` in the same transaction.
 

@@ -6,6 +6,7 @@ in-memory layer. With them set it runs on PostgreSQL (psycopg 3) and Redis.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -115,6 +116,11 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            # A file, not the default shared-cache in-memory database: that one
+            # locks whole tables and ignores the busy timeout, so tests with
+            # concurrent writers would fail where the real file does not.
+            "TEST": {"NAME": os.environ.get(
+                "SQLITE_TEST_PATH", os.path.join(tempfile.gettempdir(), f"taskhub-test-{os.getpid()}.sqlite3"))},
             "OPTIONS": {
                 # IMMEDIATE takes the write lock at BEGIN, so a transaction that
                 # reads and then writes never fails to upgrade its lock.

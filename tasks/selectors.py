@@ -134,16 +134,32 @@ def task_get_for_write(
         annotations["last_rank"] = Subquery(others.order_by("-rank").values("rank")[:1])
     if parent_id is not None:
         annotations["parent_ok"] = Exists(Task.objects.filter(pk=parent_id, project_id=OuterRef("project_id")))
-    task = (
+    qs = (
         Task.objects.select_related(*TASK_RELATED)
         .annotate(**annotations)
         .filter(pk=task_id, ws_role__isnull=False)
-        .select_for_update(of=("self",))
-        .first()
+        # NO KEY UPDATE, not UPDATE: a comment or subtask insert checks its
+        # foreign key to this task with KEY SHARE (at commit, while holding
+        # the counters row); FOR UPDATE would make the two deadlock.
+        .select_for_update(of=("self",), no_key=True)
     )
-    if task is None:
-        raise NotFound("Task not found.")
-    return task
+    return first_locked(qs, "Task not found.")
+
+
+def first_locked(qs: QuerySet, not_found: str):
+    """``qs.first()`` for a locking read that joins other tables, retried when it comes back empty.
+
+    When the locked row was changed by a writer we waited for, PostgreSQL
+    re-checks it against the joined rows it had already read (READ COMMITTED's
+    EvalPlanQual); if that writer changed a foreign key (a move changes
+    ``status_id``), the stale join drops the row and the query returns
+    nothing. Running it again reads fresh rows. Only the empty case pays.
+    """
+    for _ in range(3):
+        found = qs.all().first()
+        if found is not None:
+            return found
+    raise NotFound(not_found)
 
 
 def task_list_for_project(
@@ -205,7 +221,7 @@ def comment_get_for_member(*, comment_id: uuid.UUID, user, for_update: bool = Fa
         .filter(pk=comment_id, ws_role__isnull=False)
     )
     if for_update:
-        qs = qs.select_for_update(of=("self",))
+        qs = qs.select_for_update(of=("self",), no_key=True)
     comment = qs.first()
     if comment is None:
         raise NotFound("Comment not found.")

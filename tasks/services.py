@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -20,6 +19,7 @@ from projects.counters import counters_apply, log_project_events
 from projects.models import Project, StatusGroup
 from projects.schemas import ProjectOut
 from projects.selectors import assignable_member, can_edit_tasks, require
+from taskhub.db import write_transaction
 from taskhub.errors import (
     Conflict,
     PermissionDenied,
@@ -71,7 +71,7 @@ def _completed_at(task: Task, new_group: str, now: datetime.datetime) -> datetim
     return task.completed_at or now
 
 
-@transaction.atomic
+@write_transaction
 def task_create(
     *,
     project_id: uuid.UUID,
@@ -141,7 +141,7 @@ def _apply_status(task: Task, *, status_id: uuid.UUID, now) -> tuple[dict[str, i
     return delta, old_status_id
 
 
-@transaction.atomic
+@write_transaction
 def task_update(*, task_id: uuid.UUID, user, fields: dict, if_match: int | None = None) -> Task:
     """Partial update: only the keys present in ``fields`` change.
 
@@ -205,7 +205,7 @@ def task_update(*, task_id: uuid.UUID, user, fields: dict, if_match: int | None 
     return task
 
 
-@transaction.atomic
+@write_transaction
 def task_move(
     *,
     task_id: uuid.UUID,
@@ -265,7 +265,7 @@ def task_move(
     return task
 
 
-@transaction.atomic
+@write_transaction
 def task_archive(*, task_id: uuid.UUID, user) -> Task:
     task = task_get_for_write(task_id=task_id, user=user)
     _check_editable(task, project=task.project)
@@ -286,7 +286,7 @@ def task_archive(*, task_id: uuid.UUID, user) -> Task:
     return task
 
 
-@transaction.atomic
+@write_transaction
 def task_restore(*, task_id: uuid.UUID, user) -> Task:
     """Restore an archived task; an archived project is restored with it (API.md)."""
     task = task_get_for_write(task_id=task_id, user=user)
@@ -325,7 +325,7 @@ def _project_people(project: Project):
     return fresh.lead, fresh.created_by, fresh.override_by
 
 
-@transaction.atomic
+@write_transaction
 def task_delete(*, task_id: uuid.UUID, user) -> None:
     task = task_get_for_write(task_id=task_id, user=user)
     _check_editable(task, project=task.project)
@@ -349,7 +349,7 @@ def _comment_payload(comment: Comment) -> dict:
     return {"comment": CommentOut.from_orm(comment).model_dump(mode="json")}
 
 
-@transaction.atomic
+@write_transaction
 def comment_create(*, task_id: uuid.UUID, user, body: str) -> Comment:
     """Any workspace member who can see the task may comment (viewers too)."""
     task = task_get_for_member(task_id=task_id, user=user)
@@ -370,7 +370,7 @@ def _own_comment(*, comment_id: uuid.UUID, user) -> Comment:
     return comment
 
 
-@transaction.atomic
+@write_transaction
 def comment_update(*, comment_id: uuid.UUID, user, body: str) -> Comment:
     comment = _own_comment(comment_id=comment_id, user=user)
     comment.body = body
@@ -384,7 +384,7 @@ def comment_update(*, comment_id: uuid.UUID, user, body: str) -> Comment:
     return comment
 
 
-@transaction.atomic
+@write_transaction
 def comment_delete(*, comment_id: uuid.UUID, user) -> None:
     comment = _own_comment(comment_id=comment_id, user=user)
     project = comment.task.project
