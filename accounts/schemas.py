@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class UserOut(Schema):
@@ -11,7 +11,12 @@ class UserOut(Schema):
     display_name: str
 
 
-class UserBriefOut(Schema):
+class UserBriefOut(BaseModel):
+    """A plain pydantic model (not a ninja Schema): it sits in every task card, and
+    ninja's per-field getter costs more than the rest of a board's serialization."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     display_name: str
 
@@ -36,3 +41,10 @@ class TokenOut(Schema):
 class TicketOut(Schema):
     ticket: str
     expires_in: int
+
+
+class HealthOut(Schema):
+    status: str
+    database: str
+    cache: str
+    channel_layer: str

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal
+from enum import Enum
 
+import orjson
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
+from ninja.renderers import BaseRenderer
+from pydantic import BaseModel
 
 from accounts.auth import API_AUTH
 from taskhub.errors import ApplicationError, PreconditionFailed
@@ -59,7 +64,30 @@ class StrictJsonParser(Parser):
             raise HttpError(400, "The query string contains a NUL character, which is not allowed.")
         return super().parse_querydict(data, list_fields, request)
 
+
+class ORJSONRenderer(BaseRenderer):
+    """JSON through orjson: UUIDs and datetimes natively, several times faster than the stdlib encoder.
+
+    Datetimes come out as RFC 3339 in UTC with a ``Z`` (the same text as the
+    event payloads, which pydantic renders).
+    """
+
+    media_type = "application/json"
+
+    def render(self, request, data, *, response_status):
+        return orjson.dumps(data, default=_fallback, option=orjson.OPT_UTC_Z)
+
+
+def _fallback(value):
+    if isinstance(value, Decimal | Enum):
+        return str(value.value if isinstance(value, Enum) else value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"Cannot serialize {type(value).__name__}")
+
+
 api = NinjaAPI(
+    renderer=ORJSONRenderer(),
     title="TaskHub API",
     version="1",
     description="REST API of TaskHub, the real-time task board. Errors are "

@@ -16,7 +16,7 @@ from taskhub.pagination import MAX_LIMIT, encode_cursor, paginate
 from taskhub.schemas import ErrorOut, Page
 from tasks import selectors, services
 from tasks.models import Priority, TaskType
-from tasks.schemas import CommentIn, CommentOut, TaskIn, TaskMoveIn, TaskOut, TaskPatch
+from tasks.schemas import CommentIn, CommentOut, TaskIn, TaskMoveIn, TaskOut, TaskPatch, task_data
 
 router = Router(tags=["tasks"])
 
@@ -68,7 +68,7 @@ def task_list(request, project_id: uuid.UUID, params: Query[TaskFilter]):
     )
     order = ["rank", "id"] if params.status else ["-created_at", "-id"]
     items, next_cursor = paginate(qs, order=order, limit=params.limit, cursor=params.cursor)
-    return {"items": items, "next_cursor": next_cursor}
+    return {"items": [task_data(task) for task in items], "next_cursor": next_cursor}
 
 
 @router.post("/projects/{project_id}/tasks", response={201: TaskOut, **ERRORS})
@@ -133,7 +133,7 @@ def task_restore(request, response: HttpResponse, task_id: uuid.UUID):
 def my_tasks(request, params: Query[PageParams]):
     items, next_cursor = paginate(selectors.task_list_assigned_to(user=request.user), order=["-created_at", "-id"],
                                   limit=params.limit, cursor=params.cursor)
-    return {"items": items, "next_cursor": next_cursor}
+    return {"items": [task_data(task) for task in items], "next_cursor": next_cursor}
 
 
 # --- board ----------------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def board(request, response: HttpResponse, project_id: uuid.UUID, per_column: in
         more = status.count > len(tasks)
         columns.append({
             "id": status.pk, "project_id": status.project_id, "name": status.name, "group": status.group,
-            "position": status.position, "count": status.count, "tasks": tasks,
+            "position": status.position, "count": status.count, "tasks": [task_data(task) for task in tasks],
             "next_cursor": encode_cursor([tasks[-1].rank, tasks[-1].pk]) if more and tasks else None,
         })
     response["ETag"] = tag

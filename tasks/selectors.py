@@ -18,6 +18,12 @@ from taskhub.errors import NotFound, ValidationError
 from tasks.models import Comment, Task
 
 TASK_RELATED = ("project", "status", "assignee", "reporter")
+# What a card (TaskOut) reads: the task's own columns and two fields of each person.
+CARD_FIELDS = (
+    "id", "project_id", "number", "title", "description", "status_id", "priority", "type", "story_points",
+    "due_date", "parent_id", "rank", "version", "created_at", "updated_at", "completed_at", "archived_at",
+    "assignee__id", "assignee__display_name", "reporter__id", "reporter__display_name",
+)
 
 
 def _live_ranks(status_ref) -> QuerySet[Task]:
@@ -255,11 +261,17 @@ def board_columns(*, project: Project, per_column: int) -> list[Status]:
     tasks = (
         # Only quoted identifiers and placeholders are interpolated; values go in params.
         Task.objects.filter(pk__in=RawSQL(" UNION ALL ".join(branches), params))  # noqa: S611
-        .select_related(*TASK_RELATED)
+        # The project and the columns are already in memory: join only the people,
+        # and only the fields a card shows.
+        .select_related("assignee", "reporter")
+        .only(*CARD_FIELDS)
         .order_by("rank", "id")
     )
     by_status: dict = {status.pk: [] for status in statuses}
+    columns = {status.pk: status for status in statuses}
     for task in tasks:
+        task.project = project
+        task.status = columns[task.status_id]
         by_status[task.status_id].append(task)
     per_group: dict[str, list[Status]] = {}
     for status in statuses:

@@ -28,7 +28,7 @@ from taskhub.errors import (
 )
 from tasks import ranks
 from tasks.models import Comment, Task
-from tasks.schemas import CommentOut, TaskOut
+from tasks.schemas import CommentOut, TaskOut, task_data
 from tasks.selectors import (
     comment_get_for_member,
     status_get_for_task_create,
@@ -42,7 +42,8 @@ _NULLABLE_FIELDS = ("due_date", "story_points")
 
 
 def task_payload(task: Task) -> dict:
-    return TaskOut.from_orm(task).model_dump(mode="json")
+    """The REST shape of the task, as JSON (for event payloads)."""
+    return TaskOut.model_validate(task_data(task)).model_dump(mode="json")
 
 
 def _check_editable(task_or_status, *, project: Project) -> None:
