@@ -11,7 +11,7 @@ from ninja import Router, Status
 from ninja.errors import Throttled
 
 from accounts import ratelimit, services
-from accounts.schemas import RegisterIn, TokenIn, TokenOut, UserOut
+from accounts.schemas import HealthOut, RegisterIn, TokenIn, TokenOut, UserOut
 from taskhub.schemas import ErrorOut
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def _channel_layer_ok() -> bool:
         return False
 
 
-@router.get("/health", auth=None, tags=["ops"])
+@router.get("/health", auth=None, tags=["ops"], response={200: HealthOut, 503: HealthOut})
 def health(request):
     """Database, cache and channel-layer status; ``503`` when the database is down."""
     body = {"status": "ok", "database": "ok", "cache": "ok", "channel_layer": "ok"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
 from django.http import HttpResponse
@@ -26,7 +27,7 @@ from projects.schemas import (
     WorkspaceOut,
     WorkspacePatch,
 )
-from taskhub.errors import PreconditionFailed
+from taskhub.errors import PreconditionFailed, ValidationError
 from taskhub.http import if_match_version, set_etag
 from taskhub.pagination import MAX_LIMIT, paginate
 from taskhub.schemas import ErrorOut, Page
@@ -188,8 +189,15 @@ def project_restore(request, response: HttpResponse, project_id: uuid.UUID):
 @router.put("/projects/{project_id}/status-override", response={200: ProjectOut, **ERRORS})
 def project_override_set(request, response: HttpResponse, project_id: uuid.UUID, payload: OverrideIn):
     """Set the status override (owners only); ``status`` is a group name."""
+    expires_at = payload.expires_at
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            # API.md: timestamps carry a time zone; a naive one cannot be compared with "now".
+            raise ValidationError("expires_at must include a time zone (e.g. 2031-01-01T00:00:00Z).",
+                                  extra={"loc": ["body", "payload", "expires_at"]})
+        expires_at = expires_at.astimezone(datetime.UTC)  # answered (and logged) in UTC, as every timestamp
     project = services.project_override_set(project_id=project_id, user=request.user, status=payload.status,
-                                            reason=payload.reason, expires_at=payload.expires_at)
+                                            reason=payload.reason, expires_at=expires_at)
     return _project_response(response, project)
 
 
