@@ -366,6 +366,8 @@ def project_delete(*, project_id: uuid.UUID, user) -> None:
 def _set_override(*, project_id: uuid.UUID, user, status: str | None, reason: str = "", expires_at=None) -> Project:
     project = _lock_project(project_id=project_id, user=user)
     require(can_override_status(project.ws_role), "Only an owner can override the project status.")
+    if expires_at is not None and timezone.is_naive(expires_at):
+        raise ValidationError("expires_at must include a time zone.")
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError("expires_at must be in the future.")
     # Lock the counters row first so the counts cannot move while we compare.

@@ -59,3 +59,33 @@ class BodySizeLimitMiddleware:
                     {"detail": f"Request body is larger than {self.limit} bytes.", "code": "too_large"}, status=413
                 )
         return self.get_response(request)
+
+
+class ApiJsonErrorsMiddleware:
+    """Give ``/api/`` paths the documented ``{detail, code}`` body where Django or ninja answer in HTML.
+
+    That is an unknown path (Django's 404 page) and a method the path does not
+    have (ninja's plain 405).
+    """
+
+    _BODIES = {
+        404: ("Not found.", "not_found"),
+        405: ("Method not allowed.", "method_not_allowed"),
+    }
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code in self._BODIES
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            detail, code = self._BODIES[response.status_code]
+            replacement = JsonResponse({"detail": detail, "code": code}, status=response.status_code)
+            if response.has_header("Allow"):
+                replacement["Allow"] = response["Allow"]
+            return replacement
+        return response

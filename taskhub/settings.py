@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "taskhub.middleware.RequestIdMiddleware",
     "taskhub.metrics.ObservabilityMiddleware",
     "taskhub.middleware.BodySizeLimitMiddleware",
+    "taskhub.middleware.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

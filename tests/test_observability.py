@@ -57,3 +57,10 @@ def test_request_log_is_one_json_line_without_secrets(client, auth, project, cap
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "taskhub.request"]
     assert lines and lines[-1]["request_id"] == "req-42" and lines[-1]["status"] == 200
     assert auth["HTTP_AUTHORIZATION"].split()[1] not in caplog.text
+
+
+def test_unknown_api_paths_and_methods_answer_json(client, auth):
+    missing = client.get("/api/v1/no-such-thing", **auth)
+    assert missing.status_code == 404 and missing.json() == {"detail": "Not found.", "code": "not_found"}
+    wrong = client.patch("/api/v1/auth/me", **auth)
+    assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"

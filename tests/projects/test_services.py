@@ -874,3 +874,14 @@ def test_the_last_status_cannot_be_deleted(project, owner, statuses, unchanged):
         services.status_delete(status_id=statuses[group].pk, user=owner)
     with unchanged(), pytest.raises(Conflict):
         services.status_delete(status_id=statuses["done"].pk, user=owner)
+
+
+def test_override_with_a_naive_expiry_is_refused(project, owner):
+    import datetime
+
+    from projects import services as project_services
+    from taskhub.errors import ValidationError as DomainValidationError
+
+    with pytest.raises(DomainValidationError):
+        project_services.project_override_set(project_id=project.pk, user=owner, status="issue",
+                                              expires_at=datetime.datetime(2031, 1, 1))
