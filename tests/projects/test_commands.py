@@ -9,9 +9,9 @@ from django.db.models import F
 
 from accounts.models import User
 from projects.management.commands.recount import recount_project
-from projects.management.commands.seed_demo import DEMO_EMAIL, PROJECTS, WORKSPACE_NAME
 from projects.models import COUNT_FIELDS, Project, ProjectCounters, ProjectMember, Status, Workspace
 from realtime.models import Event
+from tasks.management.commands.seed_demo import DEMO_EMAIL, PROJECTS, WORKSPACE_NAME
 from tasks.models import Task
 from tests import factories
 
