@@ -193,3 +193,20 @@ def new_events():
                 assert counters.last_seq == seq_before + len(got)
 
     return watch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_worker_thread_connections(django_db_setup, django_db_blocker):
+    """Close the connections that async tests opened in asgiref's database thread.
+
+    Without this they outlive the suite, and PostgreSQL refuses to drop the test
+    database ("being accessed by other users").
+    """
+    yield
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        asyncio.run(sync_to_async(connections.close_all, thread_sensitive=True)())
