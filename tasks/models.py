@@ -62,16 +62,18 @@ class Task(models.Model):
             models.CheckConstraint(condition=~Q(parent=models.F("id")), name="tasks_task_not_own_parent"),
         ]
         indexes = [
-            # A board column: live tasks of one status in rank order.
+            # A board column: live tasks of one status in (rank, id) order,
+            # the exact ORDER BY of a column page, so LIMIT stops early.
             models.Index(
-                fields=["status", "rank"], condition=Q(archived_at__isnull=True), name="tasks_task_board"
+                fields=["status", "rank", "id"], condition=Q(archived_at__isnull=True), name="tasks_task_column"
             ),
-            # Filtered lists of a project, newest first.
-            models.Index(fields=["project", "-created_at", "id"], name="tasks_task_project_recent"),
-            # "My tasks" across workspaces.
+            # Lists of a project, newest first: (-created_at, -id) is the exact ORDER BY,
+            # so a page reads 50 index entries, not every task of the project.
+            models.Index(fields=["project", "-created_at", "-id"], name="tasks_task_project_newest"),
+            # "My tasks" across workspaces, newest first.
             models.Index(
-                fields=["assignee", "-created_at", "id"], condition=Q(assignee__isnull=False),
-                name="tasks_task_assignee",
+                fields=["assignee", "-created_at", "-id"], condition=Q(assignee__isnull=False),
+                name="tasks_task_assignee_newest",
             ),
         ]
 
