@@ -269,6 +269,12 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         seq = envelope["seq"]
         if seq <= subscription.last_seq:
             return  # already sent (replay, or a duplicate)
+        if seq == subscription.last_seq + 1 and subscription.ready and not subscription.held \
+                and not self.send_lock.locked():
+            # The common case: the next event, nothing waiting, no replay running.
+            subscription.last_seq = seq
+            await self._send(envelope, text)
+            return
         subscription.held[seq] = (envelope, text)
         if not subscription.ready:
             return  # the replay in progress releases it
