@@ -39,7 +39,9 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 64 * 1024
 RATE_LIMIT_FRAMES = 100
 RATE_LIMIT_WINDOW = 10.0
-GAP_WAIT_SECONDS = 0.2
+# How long a socket waits for a missing event before reading it from the log:
+# under load the missing one is usually still queued just behind.
+GAP_WAIT_SECONDS = 1.0
 REPLAY_PAGE = 500
 CLOSE_UNAUTHENTICATED = 4401
 
@@ -60,6 +62,35 @@ def _load_user(user_id):
 def _project_state(project_id, user) -> tuple[str, int]:
     project = project_get_for_member(project_id=project_id, user=user)
     return str(project.workspace_id), project.counters.last_seq
+
+
+# Reads of the log in progress in this process, by (project, since): when a
+# message is late, every socket of the project sees the same gap at once, and a
+# thousand sockets must not make a thousand identical queries.
+_inflight_reads: dict[tuple[str, int], asyncio.Future] = {}
+
+
+async def _events_since_shared(project_id: str, since: int) -> list[dict]:
+    key = (project_id, since)
+    pending = _inflight_reads.get(key)
+    if pending is not None and pending.get_loop() is asyncio.get_running_loop():
+        return await asyncio.shield(pending)
+    future = asyncio.get_running_loop().create_future()
+    _inflight_reads[key] = future
+    try:
+        page = await database_sync_to_async(event_log.events_since)(
+            project_id=project_id, since=since, limit=REPLAY_PAGE
+        )
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # mark retrieved: the waiters (if any) re-raise it
+        raise
+    else:
+        future.set_result(page)
+        return page
+    finally:
+        if _inflight_reads.get(key) is future:
+            del _inflight_reads[key]
 
 
 class BoardConsumer(AsyncJsonWebsocketConsumer):
@@ -189,9 +220,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
     async def _replay(self, project_id: str, subscription: ProjectSubscription, upto: int | None):
         """Send logged events after ``last_seq`` (up to ``upto``). Caller holds ``send_lock``."""
         while True:
-            page = await database_sync_to_async(event_log.events_since)(
-                project_id=project_id, since=subscription.last_seq, limit=REPLAY_PAGE
-            )
+            page = await _events_since_shared(project_id, subscription.last_seq)
             for envelope in page:
                 if upto is not None and envelope["seq"] > upto:
                     return
