@@ -556,7 +556,8 @@ def main() -> None:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/taskhub_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
     parser.add_argument("--server", default="granian", choices=sorted(SERVERS), help="HTTP server for the API")
-    parser.add_argument("--ws-server", default="daphne", choices=["daphne", "uvicorn"])
+    parser.add_argument("--ws-server", default="uvicorn", choices=["daphne", "uvicorn"],
+                        help="WebSocket server (uvicorn --workers 2 sent several times the frames of daphne here)")
     parser.add_argument("--duration", type=float, default=30, help="seconds per seed-scenario run")
     parser.add_argument("--short-duration", type=float, default=10, help="seconds per fixed-concurrency run")
     parser.add_argument("--client-procs", type=int, default=2)
