@@ -1,6 +1,7 @@
 """Bearer-token lookup through the cache, so the hot path costs no database query.
 
-The cache maps the token's SHA-256 to ``(user, expires_at)``. An entry lives at
+The cache maps the token's SHA-256 to the user's public fields and the expiry
+(no password hash in the cache). An entry lives at
 most ``CACHE_SECONDS`` and never past the token's expiry; revoking a token
 deletes its entry. ``last_used_at`` is written when an entry is (re)built,
 so it is exact to within ``CACHE_SECONDS``.
@@ -13,12 +14,19 @@ import logging
 from django.core.cache import cache
 from django.utils import timezone
 
-from accounts.models import ApiToken, hash_token
+from accounts.models import ApiToken, User, hash_token
 from taskhub.metrics import CACHE_HITS, CACHE_MISSES
 
 logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 300
+# What the cache keeps of the user: enough for every API request, never the password hash.
+# (In the model's field order: that is how ``Model.from_db`` reads a partial row.)
+_CACHED_FIELDS = [
+    f.attname for f in User._meta.concrete_fields
+    if f.attname in {"id", "email", "display_name", "is_active", "is_staff", "is_superuser"}
+]
+_ACTIVE = _CACHED_FIELDS.index("is_active")
 
 
 def _key(key_hash: str) -> str:
@@ -34,8 +42,11 @@ def user_for_token(raw: str):
     cached = cache.get(_key(key_hash))
     (CACHE_HITS if cached is not None else CACHE_MISSES).labels("token").inc()
     if cached is not None:
-        user, expires_at = cached
-        if expires_at > now and user.is_active:
+        values, expires_at = cached
+        if expires_at > now and values[_ACTIVE]:
+            # As if loaded from the database; fields not cached (the password hash
+            # among them) are deferred and would load on first access.
+            user = User.from_db("default", _CACHED_FIELDS, values)
             user.token_hash = key_hash
             return user
         return None
@@ -45,7 +56,8 @@ def user_for_token(raw: str):
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     ttl = min(CACHE_SECONDS, int((token.expires_at - now).total_seconds()))
     if ttl > 0:
-        cache.set(_key(key_hash), (token.user, token.expires_at), ttl)
+        values = [getattr(token.user, name) for name in _CACHED_FIELDS]
+        cache.set(_key(key_hash), (values, token.expires_at), ttl)
     token.user.token_hash = key_hash
     return token.user
 
