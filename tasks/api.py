@@ -68,7 +68,8 @@ def task_list(request, project_id: uuid.UUID, params: Query[TaskFilter]):
     )
     order = ["rank", "id"] if params.status else ["-created_at", "-id"]
     items, next_cursor = paginate(qs, order=order, limit=params.limit, cursor=params.cursor)
-    return {"items": [task_data(task) for task in items], "next_cursor": next_cursor}
+    return {"items": [task_data(task) for task in selectors.attach_project(items, project)],
+            "next_cursor": next_cursor}
 
 
 @router.post("/projects/{project_id}/tasks", response={201: TaskOut, **ERRORS})

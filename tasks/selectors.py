@@ -178,8 +178,16 @@ def task_list_for_project(
     q: str | None = None,
     archived: bool = False,
 ) -> QuerySet[Task]:
-    """Filtered tasks of a project: in rank order within one status, else newest first."""
-    qs = Task.objects.filter(project=project, archived_at__isnull=not archived).select_related(*TASK_RELATED)
+    """Filtered tasks of a project: in rank order within one status, else newest first.
+
+    The project is the caller's, already in memory: callers attach it to the
+    page's tasks (``attach_project``) instead of joining it into every row.
+    """
+    qs = (
+        Task.objects.filter(project=project, archived_at__isnull=not archived)
+        .select_related("status", "assignee", "reporter")
+        .only(*CARD_FIELDS, "status__id", "status__name", "status__group")
+    )
     if status_id is not None:
         qs = qs.filter(status_id=status_id).order_by("rank", "id")
     else:
@@ -193,6 +201,12 @@ def task_list_for_project(
     if q:
         qs = qs.filter(Q(title__icontains=q) | Q(description__icontains=q))
     return qs
+
+
+def attach_project(tasks: list[Task], project: Project) -> list[Task]:
+    for task in tasks:
+        task.project = project
+    return tasks
 
 
 def task_list_for_board(*, status: Status) -> QuerySet[Task]:
