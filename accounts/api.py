@@ -12,6 +12,7 @@ from ninja.errors import Throttled
 
 from accounts import ratelimit, services
 from accounts.schemas import HealthOut, RegisterIn, TokenIn, TokenOut, UserOut
+from taskhub.errors import ApplicationError
 from taskhub.schemas import ErrorOut
 
 logger = logging.getLogger(__name__)
@@ -55,8 +56,6 @@ def token_revoke(request):
     """Revoke the token this request was made with."""
     key_hash = getattr(request.user, "token_hash", None)
     if key_hash is None:
-        from taskhub.errors import ApplicationError
-
         raise ApplicationError("This request was not made with a bearer token.", code="no_token")
     services.token_revoke(key_hash=key_hash)
     return Status(204, None)

@@ -24,6 +24,7 @@ from projects.models import (
     WorkspaceMember,
     WorkspaceRole,
 )
+from taskhub.db import first_locked
 from taskhub.errors import NotFound, PermissionDenied, ValidationError
 
 # --- role rules (API.md "Roles") -----------------------------------------
@@ -133,12 +134,7 @@ def project_get_for_member(
         # NO KEY: inserts of tasks and events check their foreign key to the
         # project with KEY SHARE, which must not wait behind a project edit.
         qs = qs.select_for_update(of=("self",), no_key=True)
-        # A locked read that joins other rows can come back empty after waiting
-        # on a writer who changed a joined key (see tasks.selectors.first_locked).
-        for _ in range(2):
-            project = qs.all().first()
-            if project is not None:
-                return project
+        return first_locked(qs, "Project not found.")
     project = qs.first()
     if project is None:
         raise NotFound("Project not found.")

@@ -12,7 +12,7 @@ from projects.selectors import project_get_for_member
 from realtime.events import envelope
 from realtime.models import Event
 from realtime.tickets import TTL_SECONDS, ticket_issue
-from taskhub.errors import Gone
+from taskhub.errors import Gone, ValidationError
 from taskhub.pagination import MAX_LIMIT
 from taskhub.schemas import ErrorOut
 
@@ -67,8 +67,6 @@ def event_list(request, project_id: uuid.UUID, params: Query[EventParams]):
         try:
             since = int(params.cursor)
         except ValueError:
-            from taskhub.errors import ValidationError
-
             raise ValidationError("Invalid cursor.", code="invalid_cursor") from None
     if since < latest:
         oldest = Event.objects.filter(project_id=project.pk).aggregate(m=Min("seq"))["m"]

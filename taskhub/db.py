@@ -6,6 +6,9 @@ import functools
 import logging
 
 from django.db import OperationalError, connection, transaction
+from django.db.models import QuerySet
+
+from taskhub.errors import NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -49,3 +52,19 @@ def retrying(func):
         raise AssertionError("unreachable")
 
     return wrapper
+
+
+def first_locked(qs: QuerySet, not_found: str):
+    """``qs.first()`` for a locking read that joins other tables, retried when it comes back empty.
+
+    When the locked row was changed by a writer we waited for, PostgreSQL
+    re-checks it against the joined rows it had already read (READ COMMITTED's
+    EvalPlanQual); if that writer changed a foreign key (a move changes a
+    task's ``status_id``), the stale join drops the row and the query returns
+    nothing. Running it again reads fresh rows. Only the empty case pays.
+    """
+    for _ in range(3):
+        found = qs.all().first()
+        if found is not None:
+            return found
+    raise NotFound(not_found)

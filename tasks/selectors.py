@@ -14,6 +14,7 @@ from projects.selectors import (
     project_role_subquery,
     workspace_role_subquery,
 )
+from taskhub.db import first_locked
 from taskhub.errors import NotFound, ValidationError
 from tasks.models import Comment, Task
 
@@ -150,22 +151,6 @@ def task_get_for_write(
         .select_for_update(of=("self",), no_key=True)
     )
     return first_locked(qs, "Task not found.")
-
-
-def first_locked(qs: QuerySet, not_found: str):
-    """``qs.first()`` for a locking read that joins other tables, retried when it comes back empty.
-
-    When the locked row was changed by a writer we waited for, PostgreSQL
-    re-checks it against the joined rows it had already read (READ COMMITTED's
-    EvalPlanQual); if that writer changed a foreign key (a move changes
-    ``status_id``), the stale join drops the row and the query returns
-    nothing. Running it again reads fresh rows. Only the empty case pays.
-    """
-    for _ in range(3):
-        found = qs.all().first()
-        if found is not None:
-            return found
-    raise NotFound(not_found)
 
 
 def task_list_for_project(
