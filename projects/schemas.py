@@ -18,6 +18,7 @@ from projects.models import (
     WorkspaceRole,
     derived_status,
 )
+from taskhub.schemas import JsonDate, JsonDateTime, JsonInt
 
 Name = Field(min_length=1, max_length=200)
 
@@ -85,20 +86,20 @@ class OverrideOut(Schema):
 class OverrideIn(Schema):
     status: StatusGroup
     reason: str = Field("", max_length=500)
-    expires_at: datetime | None = None
+    expires_at: JsonDateTime | None = None
 
 
 class ProjectIn(Schema):
     name: str = Name
     key: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,9}$")
     description: str = Field("", max_length=100_000)
-    due_date: date | None = None
+    due_date: JsonDate | None = None
 
 
 class ProjectPatch(Schema):
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=100_000)
-    due_date: date | None = None
+    due_date: JsonDate | None = None
     lead_id: uuid.UUID | None = None
 
 
@@ -155,12 +156,12 @@ class ProjectOut(Schema):
 class StatusIn(Schema):
     name: str = Field(min_length=1, max_length=100)
     group: StatusGroup
-    position: int | None = Field(None, ge=0, le=10_000)
+    position: JsonInt | None = Field(None, ge=0, le=10_000)
 
 
 class StatusPatch(Schema):
     name: str | None = Field(None, min_length=1, max_length=100)
-    position: int | None = Field(None, ge=0, le=10_000)
+    position: JsonInt | None = Field(None, ge=0, le=10_000)
 
 
 class StatusOut(Schema):

@@ -7,6 +7,7 @@ from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field
 
 from accounts.schemas import UserBriefOut, UserOut
+from taskhub.schemas import JsonDate, JsonInt
 from tasks.models import Priority, TaskType
 
 Title = Field(min_length=1, max_length=500)
@@ -28,8 +29,8 @@ class TaskIn(Schema):
     assignee_id: uuid.UUID | None = None
     priority: Priority = Priority.MEDIUM
     type: TaskType = TaskType.TASK
-    due_date: date | None = None
-    story_points: int | None = Field(None, ge=0, le=1_000_000)
+    due_date: JsonDate | None = None
+    story_points: JsonInt | None = Field(None, ge=0, le=1_000_000)
     parent_id: uuid.UUID | None = None
 
 
@@ -40,8 +41,8 @@ class TaskPatch(Schema):
     assignee_id: uuid.UUID | None = None
     priority: Priority | None = None
     type: TaskType | None = None
-    due_date: date | None = None
-    story_points: int | None = Field(None, ge=0, le=1_000_000)
+    due_date: JsonDate | None = None
+    story_points: JsonInt | None = Field(None, ge=0, le=1_000_000)
     parent_id: uuid.UUID | None = None
 
 

@@ -14,9 +14,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +65,12 @@ class Server:
     redis_url: str | None = None
     env: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
+    # gunicorn only: worker processes and threads per worker (threads > 1 selects gthread).
+    workers: int = 2
+    threads: int = 1
+    # Where the server's stderr (its log) goes; unset, a fresh temporary file. Never a pipe:
+    # nobody drains it, and once it is full the server blocks on its next log line.
+    log_path: Path | None = None
 
     @property
     def base(self) -> str:
@@ -84,12 +92,14 @@ class Server:
             cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                    "taskhub.asgi:application"]
         elif self.kind == "gunicorn":
-            cmd = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", "2",
-                   "--threads", "1", "taskhub.wsgi:application"]
+            cmd = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers),
+                   "--threads", str(self.threads), "taskhub.wsgi:application"]
         else:
             raise ValueError(self.kind)
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        if self.log_path is None:
+            self.log_path = Path(tempfile.mkdtemp(prefix="taskhub-live-")) / f"{self.kind}-{self.port}.log"
+        with open(self.log_path, "ab") as stderr:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         self.wait_ready(timeout)
         return self
 
@@ -97,8 +107,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"{self.kind} on {self.port} exited: "
-                                     f"{self.proc.stderr.read().decode()[-3000:]}")
+                raise AssertionError(f"{self.kind} on {self.port} exited: {self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.base}/api/v1/health", timeout=1):
                     return
@@ -107,6 +116,12 @@ class Server:
             except OSError:
                 time.sleep(0.2)
         raise AssertionError(f"{self.kind} on {self.port} did not start within {timeout} s")
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the server's stderr (its log file)."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes().decode(errors="replace")[-chars:]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -145,3 +160,72 @@ class Server:
 
     def ws_url(self, ticket: str) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/?ticket={ticket}"
+
+
+# --- helpers for the fault-injection tests (tests/live/test_fault_*.py) --------------------------
+
+
+def wait_until(predicate, timeout: float = 15, interval: float = 0.05, what: str = "the condition"):
+    """Poll ``predicate`` until it returns something truthy, and return that; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def fetch_text(server: Server, path: str, timeout: float = 10) -> Response:
+    """``GET`` a path at the site root (``/metrics``), the body as text; never raises on an HTTP error."""
+    try:
+        with urllib.request.urlopen(f"{server.base}{path}", timeout=timeout) as r:
+            return Response(r.status, r.read().decode(), dict(r.headers))
+    except urllib.error.HTTPError as e:
+        return Response(e.code, e.read().decode(errors="replace"), dict(e.headers))
+
+
+def metric_value(text: str, name: str) -> float:
+    """The sum of an unlabelled Prometheus sample's values (0 when absent)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(f"{name} "))
+
+
+@contextmanager
+def board_subscribe(server: Server, token: str, project_id, since: int | None = None, timeout: float = 10):
+    """A socket on ``server``, subscribed to the project from ``since``; closed on leaving the block.
+
+    Yields ``(socket, replayed, subscribed)``: the events replayed before the
+    ``subscribed`` frame (those after ``since``), and that frame.
+    """
+    from websockets.sync.client import connect
+
+    ticket = server.call("POST", "/realtime/ticket", token)
+    assert ticket.status == 201, ticket
+    with connect(server.ws_url(ticket.body["ticket"]), origin=server.base, open_timeout=timeout) as ws:
+        ws.send(json.dumps({"type": "subscribe", "project_id": str(project_id), "since": since}))
+        replayed = []
+        while True:
+            frame = json.loads(ws.recv(timeout=timeout))
+            if frame["type"] == "subscribed":
+                break
+            assert "seq" in frame, f"unexpected frame while subscribing: {frame}"
+            replayed.append(frame)
+        yield ws, replayed, frame
+
+
+def events_until(ws, seq: int, timeout: float = 10) -> list[dict]:
+    """Read event frames until one with ``seq`` at or beyond ``seq`` has arrived; returns them."""
+    frames: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while not frames or frames[-1]["seq"] < seq:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"waited {timeout} s for seq {seq}; got {[f['seq'] for f in frames]}")
+        try:
+            frame = json.loads(ws.recv(timeout=remaining))
+        except TimeoutError:
+            continue  # the loop's deadline check reports it
+        if "seq" in frame:
+            frames.append(frame)
+    return frames
