@@ -104,11 +104,18 @@ if DATABASE_URL:
     # Under ASGI a persistent connection is tied to a per-request thread and
     # leaks; there the pool is the only correct choice (MACHINE-LIMITS.md §3).
     if env_bool("DB_POOL", False):
+        from taskhub.dbpool import check_pooled_connection
+
         _db["CONN_MAX_AGE"] = 0
         _db["CONN_HEALTH_CHECKS"] = False
         _db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": int(os.environ.get("DB_POOL_MIN", "2")),
             "max_size": int(os.environ.get("DB_POOL_MAX", "8")),
+            # Without CONN_HEALTH_CHECKS Django gives the pool no check, and an idle
+            # connection whose backend died (a restart, a failover, pg_terminate_backend)
+            # is handed to the next request, which fails. The check costs one round
+            # trip per checkout and replaces dead connections (see taskhub/dbpool.py).
+            "check": check_pooled_connection,
         }
     _db.setdefault("TEST", {})["NAME"] = os.environ.get("TEST_DATABASE_NAME") or None
     DATABASES = {"default": _db}
