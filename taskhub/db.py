@@ -5,15 +5,19 @@ from __future__ import annotations
 import functools
 import logging
 
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 
 from taskhub.errors import NotFound
 
 logger = logging.getLogger(__name__)
 
-# PostgreSQL: deadlock_detected, serialization_failure.
-_RETRYABLE = {"40P01", "40001"}
+# PostgreSQL: deadlock_detected, serialization_failure, and foreign_key_violation: foreign keys
+# are checked at COMMIT (deferred), so a write that read a row a concurrent transaction then
+# deleted (a comment or subtask on a task being deleted), or a delete that raced a new
+# reference to its row, fails only there. Run again, it reads the current rows and answers as
+# for any missing row (404, 422), or, for the delete, clears the new reference too.
+_RETRYABLE = {"40P01", "40001", "23503"}
 ATTEMPTS = 3
 
 
@@ -33,9 +37,10 @@ def retrying(func):
     counters row; ``FOR NO KEY UPDATE`` so foreign-key checks of concurrent
     inserts never wait on it), but a few rare pairs can still cross, e.g.
     deleting a task while a subtask is created under it. PostgreSQL then aborts
-    one of them; rather than answering 500, the aborted write runs again from
-    the start. Only an outermost transaction is retried: inside an enclosing
-    ``atomic`` the caller owns the transaction.
+    one of them (a deadlock, or, when one commits first, a deferred foreign-key
+    check failing at the other's COMMIT); rather than answering 500, the aborted
+    write runs again from the start. Only an outermost transaction is retried:
+    inside an enclosing ``atomic`` the caller owns the transaction.
     """
 
     @functools.wraps(func)
@@ -45,7 +50,7 @@ def retrying(func):
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return func(*args, **kwargs)
-            except OperationalError as exc:
+            except (OperationalError, IntegrityError) as exc:
                 if attempt == ATTEMPTS or not _retryable(exc):
                     raise
                 logger.info("%s: %s, retrying (attempt %d)", func.__name__, exc.__cause__.sqlstate, attempt + 1)
