@@ -221,7 +221,14 @@ class ProjectCounters(models.Model):
                 name="projects_counters_total_is_sum",
             ),
         ]
-        indexes = [models.Index(fields=["-updated_at"], name="projects_counters_activity")]
+        # No index on updated_at, on purpose: every write updates this row, and an
+        # indexed column that changes rules out PostgreSQL's HOT updates. Without
+        # them each write leaves a dead row version plus index entries that only
+        # VACUUM clears, and the hot row's UPDATE slows as they pile up (measured:
+        # p99 +23% in three minutes of the seed load with autovacuum off). With
+        # them, and the free space a lower fillfactor keeps on the page (see the
+        # migration), old versions are pruned in place on the next write. Lists
+        # sort one workspace's projects by activity, a handful of rows.
 
     def __str__(self) -> str:
         return f"counters of {self.project_id}"

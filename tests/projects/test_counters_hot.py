@@ -1,0 +1,35 @@
+"""The counters row, written by every task write, is updated in place (PostgreSQL HOT).
+
+A non-HOT update leaves a dead row version and new index entries that only
+VACUUM removes; on the project everyone writes to they pile up and every
+later UPDATE of the row slows down (see ``ProjectCounters``).
+"""
+
+import pytest
+from django.db import connection
+
+from tasks import services as task_services
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="HOT updates are PostgreSQL's"),
+]
+
+
+def _updates() -> tuple[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_stat_get_xact_tuples_updated(c.oid), pg_stat_get_xact_tuples_hot_updated(c.oid)"
+            " FROM pg_class c WHERE c.relname = 'projects_projectcounters'"
+        )
+        return cursor.fetchone()
+
+
+def test_task_writes_update_the_counters_row_in_place(project, owner, statuses):
+    before_all, before_hot = _updates()
+    for i in range(20):
+        task = task_services.task_create(project_id=project.pk, user=owner, title=f"t{i}")
+        task_services.task_move(task_id=task.pk, user=owner, status_id=statuses["done"].pk)
+    updated, hot = _updates()
+    assert updated - before_all >= 40
+    assert hot - before_hot == updated - before_all
