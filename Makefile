@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv migrate seed serve clean bench
+.PHONY: run test lint venv migrate seed serve clean bench stress
 
 venv: $(STAMP)
 
@@ -48,6 +48,15 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 # Needs PostgreSQL and Redis on this machine (BENCH_ARGS passes options to bench/run.py).
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Needs PostgreSQL and Redis on this machine. The long tests (pytest -m stress: schemathesis,
+# WebSocket fuzzing, 50 concurrent writers), then the 10-minute soak (SOAK_ARGS passes options
+# to bench/soak.py, e.g. SOAK_ARGS="--duration 180" for a short one).
+STRESS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/taskhub
+STRESS_REDIS_URL ?= redis://127.0.0.1:6379/15
+stress: $(BENCH_STAMP)
+	DATABASE_URL=$(STRESS_DATABASE_URL) REDIS_URL=$(STRESS_REDIS_URL) $(VENV)/bin/pytest -m stress -s -p no:cacheprovider
+	$(PY) bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm

@@ -88,8 +88,11 @@ class Server:
         argv = [part.format(bin=BIN, port=self.port) for part in command]
         if nice:
             argv = ["nice", "-n", str(nice), *argv]
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=server_env(args, metrics_dir, pool),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        # The log goes to a file: a pipe nobody drains would stall the server once full.
+        self.log = Path(tempfile.mkdtemp(prefix="taskhub-bench-")) / f"{name}.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(argv, cwd=ROOT, env=server_env(args, metrics_dir, pool),
+                                         stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         self.url = f"http://127.0.0.1:{self.port}"
         self._wait()
 
@@ -99,7 +102,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit(f"{self.name} exited: {self.proc.stderr.read().decode()[-3000:]}")
+                raise SystemExit(f"{self.name} exited: {self.log.read_text(errors='replace')[-3000:]}")
             try:
                 with urllib.request.urlopen(self.url + "/api/v1/health", timeout=2) as r:
                     if r.status == 200:
@@ -107,6 +110,19 @@ class Server:
             except OSError:
                 time.sleep(0.3)
         raise SystemExit(f"{self.name} did not start")
+
+    def pids(self) -> list[int]:
+        """The server's processes (master and workers): its process group."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[2]) == self.proc.pid:  # field 5 of stat: the process group
+                    found.append(int(entry.name))
+        return sorted(found)
 
     def stop(self) -> None:
         try:
@@ -194,7 +210,7 @@ async def _users(spec: dict) -> list:
                                                                     path, body)
                 except Exception as exc:  # connection errors count as errors
                     status, elapsed, queries = f"exc:{type(exc).__name__}", 0.0, None
-                records.append((name, status, elapsed, queries))
+                records.append((name, status, elapsed, queries, time.time()))
                 if spec.get("think"):
                     await asyncio.sleep(rng.uniform(*spec["think"]))
 
