@@ -21,6 +21,7 @@ from django.core.cache import cache
 
 from projects.models import COUNT_FIELDS
 from taskhub.metrics import CACHE_HITS, CACHE_MISSES
+from taskhub.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -61,21 +62,12 @@ def _decode(raw) -> tuple[int, dict[str, int]] | None:
     return seq, dict(zip(COUNT_FIELDS, values, strict=True))
 
 
-def _redis():
-    """The raw Redis client when the cache is django-redis, else None."""
-    if not type(cache).__module__.startswith("django_redis"):
-        return None
-    from django_redis import get_redis_connection
-
-    return get_redis_connection("default")
-
-
 def counts_get_many(project_ids: list) -> dict[str, tuple[int, dict[str, int]]]:
     """``{str(project_id): (seq, counts)}`` for the ids found in the cache."""
     if not project_ids:
         return {}
     keys = [counts_cache_key(pid) for pid in project_ids]
-    client = _redis()
+    client = redis_client()
     found: dict[str, tuple[int, dict[str, int]]] = {}
     try:
         if client is not None:
@@ -104,7 +96,7 @@ def counts_set_if_newer(project_id, seq: int, counts: dict[str, int]) -> None:
     """Store ``counts`` at version ``seq`` unless the cache already holds ``seq`` or newer."""
     key = counts_cache_key(project_id)
     value = _encode(seq, counts)
-    client = _redis()
+    client = redis_client()
     try:
         if client is not None:
             client.eval(_SET_IF_NEWER_LUA, 1, cache.make_and_validate_key(key), seq, value, TTL_SECONDS)

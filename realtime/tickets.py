@@ -13,6 +13,8 @@ import threading
 
 from django.core.cache import cache
 
+from taskhub.redis import redis_client
+
 TTL_SECONDS = 30
 _local_lock = threading.Lock()
 
@@ -32,11 +34,10 @@ def ticket_consume(ticket: str) -> str | None:
     if not ticket or len(ticket) > 200:
         return None
     key = _key(ticket)
-    if type(cache).__module__.startswith("django_redis"):
-        from django_redis import get_redis_connection
-
+    client = redis_client()
+    if client is not None:
         try:
-            raw = get_redis_connection("default").getdel(cache.make_and_validate_key(key))
+            raw = client.getdel(cache.make_and_validate_key(key))
         except Exception:
             return None
         if raw is None:
