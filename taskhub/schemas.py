@@ -1,10 +1,11 @@
 """Shapes shared by every router: errors and paginated lists."""
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from ninja import Schema
-from pydantic import BeforeValidator, Strict
+from pydantic import BeforeValidator
 
 T = TypeVar("T")
 
@@ -20,15 +21,32 @@ class Page(Schema, Generic[T]):  # noqa: UP046 (pydantic generic model)
 
 
 # Request bodies take a value only in the JSON type the schema documents.
-# Pydantic's lax mode would read ``false`` as the integer 0, and ``0`` as the
-# date 1970-01-01; schemathesis found both. (Query parameters arrive as text
-# and stay lax.)
-def _iso_text(value):
-    if isinstance(value, str | date):  # a datetime is a date
+# Pydantic's lax mode would read ``false`` as the integer 0, ``0`` or ``"0"``
+# as the date 1970-01-01, and a number of seconds as a datetime; schemathesis
+# found the first two. (Query parameters arrive as text and stay lax.)
+def _json_integer(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON Schema counts 5.0 as an integer
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise ValueError("must be an ISO 8601 string")
+    raise ValueError("must be an integer")
 
 
-JsonInt = Annotated[int, Strict()]
-JsonDate = Annotated[date, BeforeValidator(_iso_text)]
-JsonDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+def _iso_date(value):
+    if isinstance(value, date) or (isinstance(value, str) and _DATE.fullmatch(value)):
+        return value  # pydantic checks the calendar
+    raise ValueError("must be a date as YYYY-MM-DD")
+
+
+def _iso_datetime(value):
+    if isinstance(value, datetime) or (isinstance(value, str) and _DATETIME.match(value)):
+        return value
+    raise ValueError("must be an RFC 3339 date-time, such as 2026-05-01T12:00:00Z")
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+JsonDate = Annotated[date, BeforeValidator(_iso_date)]
+JsonDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
