@@ -44,8 +44,9 @@ from projects.selectors import (
     status_get_for_member,
     workspace_get_for_member,
 )
+from projects.signals import assignments_revoked
 from realtime import events as event_log
-from taskhub.db import retrying, write_transaction
+from taskhub.db import retrying, unique_violation, write_transaction
 from taskhub.errors import Conflict, NotFound, PreconditionFailed, ValidationError
 
 User = get_user_model()
@@ -170,6 +171,32 @@ def _drop_project_memberships(*, workspace: Workspace, user_id) -> None:
     memberships.delete()
 
 
+def _revoke_assignments(*, workspace: Workspace, user_id, actor) -> None:
+    """Clear what only owners and editors may hold: project leads here, task assignments via the signal.
+
+    Each changed project gets ``project_updated`` (and each task, through the
+    tasks app's receiver, ``task_updated``), so boards drop the name live.
+    """
+    led = list(
+        Project.objects.select_related(*_PROJECT_FKS)
+        .filter(workspace=workspace, lead_id=user_id)
+        .order_by("pk")
+        .select_for_update(of=("self",), no_key=True)
+    )
+    now = timezone.now()
+    for project in led:
+        project.lead = None
+        project.version += 1
+        project.updated_at = now
+        project.save(update_fields=["lead", "version", "updated_at"])
+        change = counters_apply(project_id=project.pk, events=1)
+        log_project_events(
+            project=project, change=change, items=[("project_updated", _project_payload(project, change))],
+            actor=actor,
+        )
+    assignments_revoked.send(sender=Workspace, workspace_id=workspace.pk, user_id=user_id, actor=actor)
+
+
 @write_transaction
 def workspace_member_update(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUID, role: str) -> WorkspaceMember:
     workspace = workspace_get_for_member(workspace_id=workspace_id, user=actor, for_update=True)
@@ -182,8 +209,9 @@ def workspace_member_update(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUI
     if member.role == WorkspaceRole.OWNER and _owners_left(workspace, user_id) == 0:
         raise Conflict("A workspace must keep at least one owner.")
     if role == WorkspaceRole.VIEWER:
-        # Only owners and editors can be project members (API.md, Roles).
+        # Only owners and editors can be project members, leads or assignees (API.md, Roles).
         _drop_project_memberships(workspace=workspace, user_id=user_id)
+        _revoke_assignments(workspace=workspace, user_id=user_id, actor=actor)
     member.role = role
     member.save(update_fields=["role"])
     _workspace_member_event(
@@ -207,6 +235,8 @@ def workspace_member_remove(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUI
     if member.role == WorkspaceRole.OWNER and _owners_left(workspace, user_id) == 0:
         raise Conflict("A workspace must keep at least one owner.")
     _drop_project_memberships(workspace=workspace, user_id=user_id)
+    if member.role != WorkspaceRole.VIEWER:
+        _revoke_assignments(workspace=workspace, user_id=user_id, actor=actor)
     project_ids = list(Project.objects.filter(workspace=workspace).values_list("pk", flat=True))
     member.delete()
     _workspace_member_event(
@@ -274,7 +304,7 @@ def project_create(
             )
             transaction.on_commit(lambda: counts_cache.counts_set_if_newer(project.pk, 1, counters.counts()))
     except IntegrityError as exc:
-        if "key" in str(exc).lower():
+        if unique_violation(exc, "key"):
             raise Conflict(f"A project with key {key} already exists in this workspace.") from exc
         raise
     return project
@@ -480,7 +510,7 @@ def _status_payload(status: Status) -> dict:
 
 
 def _name_taken(exc: IntegrityError) -> bool:
-    return "name" in str(exc).lower()
+    return unique_violation(exc, "name")
 
 
 @retrying

@@ -21,6 +21,22 @@ _RETRYABLE = {"40P01", "40001", "23503"}
 ATTEMPTS = 3
 
 
+def unique_violation(exc: IntegrityError, *fields: str) -> bool:
+    """Whether ``exc`` is a unique-constraint violation on ``fields`` (PostgreSQL or SQLite).
+
+    Only that is a "taken" conflict: a foreign-key violation also mentions a
+    "Key (...)" and must not be mistaken for one.
+    """
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate is not None:  # PostgreSQL: detail reads 'Key (workspace_id, key)=(..., TH) already exists.'
+        detail = getattr(getattr(cause, "diag", None), "message_detail", None) or ""
+        columns = detail.split(")", 1)[0]
+        return sqlstate == "23505" and all(field in columns for field in fields)
+    text = str(exc)  # SQLite: 'UNIQUE constraint failed: projects_project.workspace_id, projects_project.key'
+    return text.startswith("UNIQUE constraint failed") and all(f".{field}" in text for field in fields)
+
+
 def _retryable(exc: BaseException) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) in _RETRYABLE
 
