@@ -19,12 +19,13 @@ logger = logging.getLogger(__name__)
 
 router = Router(tags=["auth"])
 
-# Attempts per minute; held in the cache so that they apply across server processes.
+# Attempts per window (settings.TASKHUB_RATE_WINDOW, a minute by default); held in
+# the cache so that they apply across server processes.
 TOKEN_PER_IP, TOKEN_PER_EMAIL, REGISTER_PER_IP = 20, 10, 10
 
 
 def _limit(scope: str, ident: str, limit: int) -> None:
-    wait = ratelimit.hit(scope, ident, limit=limit, window=60)
+    wait = ratelimit.hit(scope, ident, limit=limit, window=settings.TASKHUB_RATE_WINDOW)
     if wait is not None:
         raise Throttled(wait)
 

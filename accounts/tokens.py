@@ -5,6 +5,13 @@ The cache maps the token's SHA-256 to the user's public fields and the expiry
 most ``CACHE_SECONDS`` and never past the token's expiry; revoking a token
 deletes its entry. ``last_used_at`` is written when an entry is (re)built,
 so it is exact to within ``CACHE_SECONDS``.
+
+Timing: the raw token is never compared with anything. It is hashed first,
+and only the SHA-256 is looked up (a cache key, a unique index), so how long
+a lookup takes can tell an attacker at most something about the hash of a
+valid token, from which the token cannot be recovered. That is the
+constant-time property the comparison of secrets needs; WebSocket tickets
+(``realtime.tickets``) work the same way.
 """
 
 from __future__ import annotations

@@ -68,10 +68,12 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
-def pg_connections(db: str) -> int:
+def pg_connections(database_url: str) -> int:
+    """Connections to the soak's database, counted from the server's ``postgres`` database."""
     import psycopg
 
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+    server, db = database_url.rsplit("/", 1)
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (db,)).fetchone()[0]
 
 
@@ -124,12 +126,15 @@ def _subscribers(spec: dict, ready, stop, out) -> None:
                     report["last_seq"] = max(report["last_seq"], frame["seq"])
                     report["events"] += 1
 
-        tasks = [asyncio.create_task(check())] + [asyncio.create_task(_discard(r)) for r, _ in drains]
+        checking = asyncio.create_task(check())
+        draining = [asyncio.create_task(_discard(r)) for r, _ in drains]
         ready.set()
         while not stop.is_set():
             await asyncio.sleep(0.2)
         await asyncio.sleep(5)  # the last events
-        for task in tasks:
+        # A drain ends only when its socket closed: the server dropped a subscriber.
+        report["dropped"] = sum(task.done() for task in draining) + checking.done()
+        for task in [checking, *draining]:
             task.cancel()
         report["first_seq"] = first
         out.put(report)
@@ -159,11 +164,11 @@ def main() -> int:
     args.duration = max(args.duration, 3 * MINUTE)
 
     seed = prepare_database(args)
-    db = args.database_url.rsplit("/", 1)[1]
     metrics_dir = tempfile.mkdtemp(prefix="taskhub-soak-metrics-")
     http = Server("granian", args, metrics_dir)
     ws = Server("uvicorn", args, metrics_dir, nice=10)
     holder = None
+    procs: list[mp.Process] = []
     try:
         token = seed["token"]
         side = [api(http.url, token, "POST", f"/api/v1/workspaces/{seed['workspace_id']}/projects",
@@ -189,7 +194,7 @@ def main() -> int:
                 samples.append({
                     "t": time.time() - started,
                     "rss": {f"{server.name}:{pid}": rss_kib(pid) for server in (http, ws) for pid in server.pids()},
-                    "pg": pg_connections(db), "redis": redis_clients(args.redis_url),
+                    "pg": pg_connections(args.database_url), "redis": redis_clients(args.redis_url),
                 })
                 done.wait(10)
 
@@ -212,19 +217,22 @@ def main() -> int:
         procs = [mp.Process(target=_worker, args=(s, out_records)) for s in specs]
         for proc in procs:
             proc.start()
-        records = [r for _ in procs for r in out_records.get()[0]]
+        records = [r for _ in procs for r in out_records.get(timeout=args.duration + 300)[0]]
         for proc in procs:
             proc.join()
         samples.append({
             "t": time.time() - started,
             "rss": {f"{server.name}:{pid}": rss_kib(pid) for server in (http, ws) for pid in server.pids()},
-            "pg": pg_connections(db), "redis": redis_clients(args.redis_url),
+            "pg": pg_connections(args.database_url), "redis": redis_clients(args.redis_url),
         })
         done.set()
         stop.set()
         report = out.get(timeout=120)
         expected_last = api(http.url, token, "GET", f"/api/v1/projects/{seed['project_id']}/events?since=0&limit=1")
     finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
         if holder is not None:
             holder.join(timeout=30)
             if holder.is_alive():
@@ -284,9 +292,12 @@ def judge(args, records, samples, report, expected_last, side_errors, started) -
     got = report["events"]
     expected = logged - report["first_seq"]
     print(f"Checking socket: {got} events received of {expected} logged after it subscribed, "
-          f"{report['out_of_order']} out of order or missing, {report['errors']} error frames")
+          f"{report['out_of_order']} out of order or missing, {report['errors']} error frames; "
+          f"sockets the server dropped: {report['dropped']} of {args.sockets + 1}")
     if got != expected or report["out_of_order"] or report["errors"]:
         failures.append("the checking socket missed events or got them out of order")
+    if report["dropped"]:
+        failures.append(f"{report['dropped']} sockets were closed by the server")
     print(f"\nRequests: {len(records)} in {args.duration:.0f} s ({len(records) / args.duration:.1f}/s), "
           f"{len(errors)} failed")
     if failures:

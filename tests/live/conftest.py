@@ -17,5 +17,11 @@ def servers():
         return server.start()
 
     yield start
+    errors = []
     for server in started:
-        server.stop()
+        try:
+            server.stop()
+        except Exception as exc:  # stop the others anyway
+            errors.append(exc)
+    if errors:
+        raise errors[0]
