@@ -14,7 +14,7 @@ from projects.selectors import (
     project_role_subquery,
     workspace_role_subquery,
 )
-from taskhub.db import first_locked
+from taskhub.db import RowReader, first_locked
 from taskhub.errors import NotFound, ValidationError
 from tasks.models import Comment, Task
 
@@ -31,6 +31,43 @@ def _live_ranks(status_ref) -> QuerySet[Task]:
     return Task.objects.filter(status_id=status_ref, archived_at__isnull=True)
 
 
+_STATUS_ROWS = RowReader(Status)
+_PROJECT_ROWS = RowReader(Project)
+_CREATE_SQL: dict[tuple[str, bool, bool], str] = {}
+
+
+def _create_sql(*, by_id: bool, with_parent: bool) -> str:
+    """The SQL of ``status_get_for_task_create``, written once per backend and variant."""
+    key = (connection.vendor, by_id, with_parent)
+    if key not in _CREATE_SQL:
+        from projects.models import ProjectMember, WorkspaceMember
+
+        q = connection.ops.quote_name
+        parent = (f", EXISTS (SELECT 1 FROM {q(Task._meta.db_table)} pt WHERE pt.{q('id')} = %s"
+                  f" AND pt.{q('project_id')} = p.{q('id')}) AS parent_ok") if with_parent else ""
+        # With no status_id: the first todo column, else the first column (one query either way).
+        pick = f"s.{q('id')} = %s" if by_id else "1 = 1"
+        order = "" if by_id else (f"ORDER BY CASE WHEN s.{q('group')} = '{StatusGroup.TODO}' THEN 0 ELSE 1 END,"
+                                  f" s.{q('position')}, s.{q('id')}")
+        _CREATE_SQL[key] = f"""
+            SELECT {_STATUS_ROWS.columns('s')}, {_PROJECT_ROWS.columns('p')},
+                   wm.{q('role')},
+                   (SELECT pm.{q('role')} FROM {q(ProjectMember._meta.db_table)} pm
+                     WHERE pm.{q('project_id')} = p.{q('id')} AND pm.{q('user_id')} = %s),
+                   (SELECT t.{q('rank')} FROM {q(Task._meta.db_table)} t
+                     WHERE t.{q('status_id')} = s.{q('id')} AND t.{q('archived_at')} IS NULL
+                     ORDER BY t.{q('rank')} DESC LIMIT 1)
+                   {parent}
+              FROM {q(Status._meta.db_table)} s
+              JOIN {q(Project._meta.db_table)} p ON p.{q('id')} = s.{q('project_id')}
+              JOIN {q(WorkspaceMember._meta.db_table)} wm
+                ON wm.{q('workspace_id')} = p.{q('workspace_id')} AND wm.{q('user_id')} = %s
+             WHERE s.{q('project_id')} = %s AND {pick}
+             {order}
+             LIMIT 1"""
+    return _CREATE_SQL[key]
+
+
 def status_get_for_task_create(
     *, project_id: uuid.UUID, user, status_id: uuid.UUID | None, parent_id: uuid.UUID | None
 ) -> Status:
@@ -40,28 +77,32 @@ def status_get_for_task_create(
     its first column if it has none). Annotations: ``ws_role``,
     ``project_role``, ``last_rank`` and, when ``parent_id`` is given,
     ``parent_ok``.
+
+    Hand-written SQL, unlike the other selectors: this is the read of every
+    task creation, and building and compiling it as a queryset took 2.5 ms
+    against 0.35 ms for running it (measured in process on PostgreSQL).
+    ``tests/tasks`` pin its answers against the same rules as the ORM reads.
     """
-    qs = (
-        Status.objects.select_related("project")
-        .annotate(
-            ws_role=workspace_role_subquery(user, "project__workspace_id"),
-            project_role=project_role_subquery(user, "project_id"),
-            last_rank=Subquery(_live_ranks(OuterRef("pk")).order_by("-rank").values("rank")[:1]),
-        )
-        .filter(project_id=project_id, ws_role__isnull=False)
-    )
+    uuid_param = Status._meta.pk.get_db_prep_value
+    params = [uuid_param(user.pk, connection)]  # in the order of the placeholders
     if parent_id is not None:
-        qs = qs.annotate(parent_ok=Exists(Task.objects.filter(pk=parent_id, project_id=OuterRef("project_id"))))
+        params.append(uuid_param(parent_id, connection))
+    params += [uuid_param(user.pk, connection), uuid_param(project_id, connection)]
     if status_id is not None:
-        status = qs.filter(pk=status_id).first()
-    else:
-        status = qs.filter(group=StatusGroup.TODO).order_by("position", "id").first()
-        if status is None:
-            status = qs.order_by("position", "id").first()
-    if status is None:
+        params.append(uuid_param(status_id, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(_create_sql(by_id=status_id is not None, with_parent=parent_id is not None), params)
+        row = cursor.fetchone()
+    if row is None:
         # Error path only: tell "no such project" from "not a status of this project".
         project_get_for_member(project_id=project_id, user=user, with_counters=False)
         raise ValidationError("status_id is not a status of this project.")
+    status = _STATUS_ROWS.read(row)
+    status.project = _PROJECT_ROWS.read(row, len(_STATUS_ROWS))
+    extra = row[len(_STATUS_ROWS) + len(_PROJECT_ROWS):]
+    status.ws_role, status.project_role, status.last_rank = extra[:3]
+    if parent_id is not None:
+        status.parent_ok = bool(extra[3])
     return status
 
 
