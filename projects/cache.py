@@ -41,7 +41,7 @@ _local_lock = threading.Lock()
 
 
 def counts_cache_key(project_id: uuid.UUID | str) -> str:
-    return f"counts:v1:{project_id}"
+    return f"counts:v2:{project_id}"
 
 
 def _encode(seq: int, counts: dict[str, int]) -> str:
