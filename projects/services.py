@@ -183,6 +183,9 @@ def _revoke_assignments(*, workspace: Workspace, user_id, actor) -> None:
         .order_by("pk")
         .select_for_update(of=("self",), no_key=True)
     )
+    # Lock order as every other write: the rows being changed (the projects above, the tasks in the
+    # receiver) before any counters row.
+    assignments_revoked.send(sender=Workspace, workspace_id=workspace.pk, user_id=user_id, actor=actor)
     now = timezone.now()
     for project in led:
         project.lead = None
@@ -194,7 +197,6 @@ def _revoke_assignments(*, workspace: Workspace, user_id, actor) -> None:
             project=project, change=change, items=[("project_updated", _project_payload(project, change))],
             actor=actor,
         )
-    assignments_revoked.send(sender=Workspace, workspace_id=workspace.pk, user_id=user_id, actor=actor)
 
 
 @write_transaction
