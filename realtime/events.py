@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from realtime.models import Event
+from taskhub.db import RowWriter
 
 # The X-Request-ID of the request being served, set by the request middleware,
 # so that events can echo it without every service taking it as an argument.
@@ -25,6 +26,8 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("taskhub_re
 # Each hook receives ``[(envelope, extra_groups), ...]`` in log order.
 Hook = Callable[[list[tuple[dict, list[str]]]], None]
 _after_commit_hooks: list[Hook] = []
+
+_writer = RowWriter(Event)
 
 
 def add_after_commit_hook(hook: Hook) -> None:
@@ -106,7 +109,7 @@ def record(
         )
         for offset, (event_type, data) in enumerate(items)
     ]
-    Event.objects.bulk_create(events)
+    _writer.insert(events)
     if _after_commit_hooks:
         groups = list(audience)
         envelopes = [(envelope(event), groups) for event in events]

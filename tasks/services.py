@@ -19,7 +19,7 @@ from projects.counters import counters_apply, log_project_events
 from projects.models import Project, StatusGroup
 from projects.schemas import ProjectOut
 from projects.selectors import assignable_member, can_edit_tasks, require
-from taskhub.db import write_transaction
+from taskhub.db import RowWriter, write_transaction
 from taskhub.errors import (
     Conflict,
     PermissionDenied,
@@ -39,6 +39,7 @@ from tasks.selectors import (
 # Fields of Task that need no lookup to validate (FKs are checked by the selectors).
 _PLAIN_FIELDS = ("title", "description", "priority", "type", "due_date", "story_points")
 _NULLABLE_FIELDS = ("due_date", "story_points")
+_task_writer = RowWriter(Task)
 
 
 def task_payload(task: Task) -> dict:
@@ -122,7 +123,7 @@ def task_create(
     )
     task.number = change.last_number
     task.rank = ranks.with_suffix(ranks.after(status.last_rank), task.number)
-    task.save(force_insert=True)
+    _task_writer.insert([task])
     log_project_events(project=project, change=change, items=[("task_created", {"task": task_payload(task)})],
                        actor=user)
     return task
