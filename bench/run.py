@@ -485,16 +485,22 @@ async def _discard(reader) -> None:
         pass
 
 
-async def _timed_writes(base: str, token: str, project_id: str, count: int,
-                        rate: float) -> list[tuple[str, float, float, float]]:
-    """``count`` task creations, one at a time, started at most ``rate`` per second."""
+async def _timed_writes(base: str, token: str, project_ids: list[str], count: int,
+                        rate: float) -> list[tuple[str, float, float, float, str]]:
+    """``count`` task creations in each of ``project_ids``, one at a time, interleaved.
+
+    Each project gets at most ``rate`` writes per second; with two projects the
+    writes alternate, the second one's half-way between two of the first's.
+    """
     import aiohttp
 
     rows = []
+    step = 1 / (rate * len(project_ids))
     async with aiohttp.ClientSession() as session:
         started = time.monotonic()
-        for i in range(count):
-            wait = started + i / rate - time.monotonic()
+        for i in range(count * len(project_ids)):
+            project_id = project_ids[i % len(project_ids)]
+            wait = started + i * step - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             sent = time.monotonic()
@@ -502,7 +508,7 @@ async def _timed_writes(base: str, token: str, project_id: str, count: int,
                                                                f"/api/v1/projects/{project_id}/tasks",
                                                                {"title": f"ws {i}"})
             assert status == 201, payload
-            rows.append((json.loads(payload)["id"], sent, done, elapsed))
+            rows.append((json.loads(payload)["id"], sent, done, elapsed, project_id))
     return rows
 
 
@@ -522,7 +528,15 @@ def scenario_sockets(args, seed, http, ws_server, results):
         # Pace the writes so that the fan-out (2 events a write, one frame per socket each) stays within
         # what one WebSocket process can send: this measures latency, not a saturated queue.
         rate = min(args.socket_rate, args.frame_budget / max(1, 2 * n))
-        writes = asyncio.run(_timed_writes(http.url, seed["token"], seed["project_id"], args.socket_writes, rate))
+        # With sockets open, every write to the watched project is paired with one to a project
+        # nobody watches, half-way between two watched writes: the same server, at the same moment
+        # and pace, with and without subscribers. On a machine whose speed drifts by several per
+        # cent from one minute to the next, that pairing, not the row with no sockets run minutes
+        # earlier, is what isolates the cost of the subscribers.
+        projects = [seed["project_id"]] + ([seed["quiet_project_id"]] if n else [])
+        both = asyncio.run(_timed_writes(http.url, seed["token"], projects, args.socket_writes, rate))
+        writes = [w for w in both if w[4] == seed["project_id"]]
+        quiet_ms = [w[3] * 1000 for w in both if w[4] != seed["project_id"]]
         if holder is not None:
             stop.set()  # the holder waits a few seconds for the last events, reports, and closes
             try:
@@ -533,7 +547,8 @@ def scenario_sockets(args, seed, http, ws_server, results):
                     holder.kill()
         write_ms = [w[3] * 1000 for w in writes]
         row = {"sockets": n, "writes": len(writes), "rate": rate, "write_p50": pct(write_ms, 50),
-               "write_p99": pct(write_ms, 99)}
+               "write_p99": pct(write_ms, 99), "quiet_writes": len(quiet_ms), "quiet_p50": pct(quiet_ms, 50),
+               "quiet_p99": pct(quiet_ms, 99)}
         for key in ("first", "last"):
             seen = arrivals.get(key, {})
             after_response = [(seen[w[0]] - w[2]) * 1000 for w in writes if w[0] in seen]
@@ -556,11 +571,16 @@ def scenario_sockets(args, seed, http, ws_server, results):
                 f"{r['last_send_p50']:.2f}/{r['last_send_p99']:.2f}") if r["sockets"] > 1 else "-"
         print(f"| {r['sockets']} | {r['writes']} ({r['rate']:g}) | {r['write_p50']:.2f} | {r['write_p99']:.2f} |"
               f" {first} | {last} |")
-    if len(rows) >= 2 and rows[0]["sockets"] == 0:
-        base = rows[0]["write_p50"]
-        for r in rows[1:]:
-            print(f"create-task p50 with {r['sockets']} sockets: {r['write_p50']:.2f} ms, "
-                  f"{(r['write_p50'] / base - 1) * 100:+.1f}% against none")
+    base = rows[0]["write_p50"] if rows and rows[0]["sockets"] == 0 else None
+    for r in rows:
+        if not r["sockets"]:
+            continue
+        line = f"create-task p50 with {r['sockets']} sockets: {r['write_p50']:.2f} ms"
+        if base is not None:
+            line += f", {(r['write_p50'] / base - 1) * 100:+.1f}% against the row with none"
+        line += (f"; paired writes to a project nobody watches: {r['quiet_p50']:.2f} ms (p99 {r['quiet_p99']:.2f}),"
+                 f" so {(r['write_p50'] / r['quiet_p50'] - 1) * 100:+.1f}% for the subscribers")
+        print(line)
     results.append({"scenario": "sockets", "rows": rows})
 
 

@@ -56,12 +56,15 @@ def main() -> None:
     todo = Status.objects.get(project=seed, group="todo")
     floor = project_services.project_create(workspace_id=workspace.pk, user=user, name="Floor", key="FLOOR")
     floor_status = Status.objects.get(project=floor, group="todo")
+    # Written to between the watched project's writes in the sockets scenario; no socket subscribes to it.
+    unwatched = project_services.project_create(workspace_id=workspace.pk, user=user, name="Unwatched", key="QUIET")
     boards = [board(workspace, user, f"B{size}", size) for size in (10, 1000, 10000)]
     with open(os.devnull, "w") as quiet:
         call_command("recount", stdout=quiet)
     json.dump({
         "token": raw, "workspace_id": str(workspace.pk), "project_id": str(seed.pk), "task_id": str(task.pk),
         "status_id": str(todo.pk), "floor_project_id": str(floor.pk), "floor_status_id": str(floor_status.pk),
+        "quiet_project_id": str(unwatched.pk),
         "boards": boards,
     }, sys.stdout)
 
