@@ -440,6 +440,9 @@ def _socket_holder(spec: dict, ready, stop, out) -> None:
                 if frame["type"] == "task_created" and key:
                     arrivals[key][frame["data"]["task"]["id"]] = now
 
+        # Writes start only once every socket is subscribed: otherwise the first seconds of the run
+        # measure the server working through a thousand subscriptions, not delivering events.
+        await asyncio.wait_for(asyncio.gather(*(_await_subscribed(reader) for reader, _ in drains)), 300)
         tasks = [asyncio.create_task(listen(ws, "first" if i == 0 else "last" if i == len(sockets) - 1 else None))
                  for i, ws in enumerate(sockets)]
         tasks += [asyncio.create_task(_discard(reader)) for reader, _ in drains]
@@ -478,6 +481,16 @@ async def _raw_subscriber(spec: dict, ticket: str, subscribe: str):
     writer.write(bytes([0x81]) + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
     await writer.drain()
     return reader, writer
+
+
+async def _await_subscribed(reader) -> None:
+    """Read a raw subscriber's stream up to the ``subscribed`` frame (server frames are not masked)."""
+    seen = b""
+    while b'"subscribed"' not in seen:
+        chunk = await reader.read(1 << 16)
+        if not chunk:
+            raise ConnectionError("socket closed before it was subscribed")
+        seen = seen[-32:] + chunk
 
 
 async def _discard(reader) -> None:

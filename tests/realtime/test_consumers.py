@@ -157,6 +157,32 @@ async def test_subscribe_then_receive_live_events_in_order(project, owner):
     await communicator.disconnect()
 
 
+async def test_board_events_skip_the_per_message_connection_cleanup(project, owner, monkeypatch):
+    """The fan-out's hot path makes no hop to the sync thread (Channels' ``aclose_old_connections``);
+    the frames a client sends still get it."""
+    import channels.consumer
+
+    hops: list[str] = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counting():
+        hops.append("hop")
+        await original()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    communicator = await connect(owner)
+    await subscribe(communicator, project)
+    assert hops, "the subscribe frame goes through Channels' dispatch"
+    hops.clear()
+    await run(task_services.task_create, project_id=project.pk, user=owner, title="Live")
+    assert [(await receive(communicator))["type"] for _ in range(2)] == ["task_created", "project_counts_changed"]
+    assert hops == []
+    await communicator.send_json_to({"type": "ping"})
+    assert (await receive(communicator))["type"] == "pong"
+    assert hops == ["hop"]
+    await communicator.disconnect()
+
+
 async def test_subscribe_with_since_replays_then_goes_live(project, owner):
     base = await last_seq(project)
     for i in range(3):
