@@ -148,7 +148,8 @@ class RowWriter:
         self._head: dict[str, str] = {}
 
     def insert(self, objs) -> None:
-        """Insert ``objs`` (model instances of this writer's model) in one statement."""
+        """Insert ``objs`` (model instances of this writer's model): one statement, or one per batch
+        where the backend caps the parameters of a statement (SQLite), as ``bulk_create`` batches."""
         objs = list(objs)
         if not objs:
             return
@@ -159,10 +160,13 @@ class RowWriter:
                     f"({', '.join(quote(field.column) for field in self.fields)}) VALUES ")
             self._head[connection.vendor] = head
         row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
-        params = [field.get_db_prep_save(field.pre_save(obj, add=True), connection)
-                  for obj in objs for field in self.fields]
+        size = max(1, connection.ops.bulk_batch_size(self.fields, objs))
         with connection.cursor() as cursor:
-            cursor.execute(head + ", ".join([row] * len(objs)), params)
+            for start in range(0, len(objs), size):
+                batch = objs[start:start + size]
+                params = [field.get_db_prep_save(field.pre_save(obj, add=True), connection)
+                          for obj in batch for field in self.fields]
+                cursor.execute(head + ", ".join([row] * len(batch)), params)
         for obj in objs:
             obj._state.adding = False
             obj._state.db = connection.alias

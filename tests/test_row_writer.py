@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import post_save, pre_save
 from django.test.utils import CaptureQueriesContext
 
 from realtime.models import Event
@@ -46,6 +47,23 @@ def test_rows_read_back_as_the_orm_wrote_them(project, owner):
             row.story_points, row.version, row.created_at) == (
         project.pk, status.pk, 9001, "written", owner.pk, "m|9001", datetime.date(2027, 1, 2), None, 1, WHEN)
     assert task._state.adding is False and task._state.db == "default"
+
+
+def test_rows_beyond_the_backends_parameter_cap_go_in_batches(project, owner, monkeypatch):
+    """SQLite caps a statement's parameters; a revoked member's unassignments can log thousands of events."""
+    monkeypatch.setattr(connection.ops, "bulk_batch_size", lambda fields, objs: 2)
+    events = [Event(workspace_id=project.workspace_id, project=project, seq=8001 + i, type="t", data={"i": i})
+              for i in range(5)]
+    with CaptureQueriesContext(connection) as queries:
+        RowWriter(Event).insert(events)
+    assert len(queries) == 3
+    assert list(Event.objects.filter(seq__gt=8000).order_by("seq").values_list("data", flat=True)) == [
+        {"i": i} for i in range(5)]
+
+
+def test_nothing_in_taskhub_listens_for_the_signals_the_writer_does_not_send():
+    for signal in (pre_save, post_save):
+        assert not signal.has_listeners(Task) and not signal.has_listeners(Event)
 
 
 def test_nothing_to_insert_sends_nothing():
