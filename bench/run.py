@@ -527,7 +527,22 @@ async def _timed_writes(base: str, token: str, project_ids: list[str], count: in
 
 def scenario_sockets(args, seed, http, ws_server, results):
     rows = []
-    for n in args.socket_counts:
+
+    def paced(n: int) -> float:
+        # Pace the writes so that the fan-out (2 events a write, one frame per socket each) stays within
+        # what one WebSocket process can send: this measures latency, not a saturated queue.
+        return min(args.socket_rate, args.frame_budget / max(1, 2 * n))
+
+    # A row with no sockets is run at every pace a row with sockets needs, just before it, so that
+    # each row is compared with one written at the same pace and close in time (a write 250 ms after
+    # the last one is not a write 50 ms after it: caches, CPU frequency, the other processes' rhythm).
+    plan: list[tuple[int, float]] = []
+    for n in sorted(set(args.socket_counts) | {0}):
+        if (0, paced(n)) not in plan:
+            plan.append((0, paced(n)))
+        if n:
+            plan.append((n, paced(n)))
+    for n, rate in plan:
         holder = None
         arrivals = {"first": {}, "last": {}}
         if n:
@@ -538,9 +553,6 @@ def scenario_sockets(args, seed, http, ws_server, results):
             holder.start()
             if not ready.wait(600):
                 raise SystemExit("sockets did not open")
-        # Pace the writes so that the fan-out (2 events a write, one frame per socket each) stays within
-        # what one WebSocket process can send: this measures latency, not a saturated queue.
-        rate = min(args.socket_rate, args.frame_budget / max(1, 2 * n))
         # With sockets open, every write to the watched project is paired with one to a project
         # nobody watches, half-way between two watched writes: the same server, at the same moment
         # and pace, with and without subscribers. On a machine whose speed drifts by several per
@@ -584,13 +596,14 @@ def scenario_sockets(args, seed, http, ws_server, results):
                 f"{r['last_send_p50']:.2f}/{r['last_send_p99']:.2f}") if r["sockets"] > 1 else "-"
         print(f"| {r['sockets']} | {r['writes']} ({r['rate']:g}) | {r['write_p50']:.2f} | {r['write_p99']:.2f} |"
               f" {first} | {last} |")
-    base = rows[0]["write_p50"] if rows and rows[0]["sockets"] == 0 else None
+    base = {r["rate"]: r["write_p50"] for r in rows if not r["sockets"]}
     for r in rows:
         if not r["sockets"]:
             continue
         line = f"create-task p50 with {r['sockets']} sockets: {r['write_p50']:.2f} ms"
-        if base is not None:
-            line += f", {(r['write_p50'] / base - 1) * 100:+.1f}% against the row with none"
+        if r["rate"] in base:
+            line += (f", {(r['write_p50'] / base[r['rate']] - 1) * 100:+.1f}% against the row with none"
+                     f" at the same pace ({r['rate']:g}/s)")
         line += (f"; paired writes to a project nobody watches: {r['quiet_p50']:.2f} ms (p99 {r['quiet_p99']:.2f}),"
                  f" so {(r['write_p50'] / r['quiet_p50'] - 1) * 100:+.1f}% for the subscribers")
         print(line)
