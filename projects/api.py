@@ -211,7 +211,8 @@ def project_override_clear(request, response: HttpResponse, project_id: uuid.UUI
 
 @router.get("/projects/{project_id}/members", response={200: Page[MemberOut], **ERRORS})
 def project_member_list(request, project_id: uuid.UUID, params: Query[PageParams]):
-    project = selectors.project_get_for_member(project_id=project_id, user=request.user, with_counters=False)
+    project = selectors.project_get_for_member(project_id=project_id, user=request.user, with_counters=False,
+                                               with_people=False)
     items, next_cursor = paginate(selectors.project_member_list(project=project), order=["joined_at", "id"],
                                   limit=params.limit, cursor=params.cursor)
     return {"items": items, "next_cursor": next_cursor}
@@ -242,7 +243,8 @@ def project_member_remove(request, project_id: uuid.UUID, user_id: uuid.UUID):
 @router.get("/projects/{project_id}/statuses", response={200: Page[StatusOut], **ERRORS}, tags=["statuses"])
 def status_list(request, project_id: uuid.UUID):
     """All columns of the board in order (a small, bounded list: ``next_cursor`` is always null)."""
-    project = selectors.project_get_for_member(project_id=project_id, user=request.user, with_counters=False)
+    project = selectors.project_get_for_member(project_id=project_id, user=request.user, with_counters=False,
+                                               with_people=False)
     return {"items": list(selectors.status_list_for_project(project=project)), "next_cursor": None}
 
 

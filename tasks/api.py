@@ -61,7 +61,8 @@ def _task_response(response: HttpResponse, task):
 @router.get("/projects/{project_id}/tasks", response={200: Page[TaskOut], **ERRORS})
 def task_list(request, project_id: uuid.UUID, params: Query[TaskFilter]):
     """Filtered tasks: in rank order within one ``status``, else newest first. Two queries."""
-    project = project_get_for_member(project_id=project_id, user=request.user, with_counters=False)
+    project = project_get_for_member(project_id=project_id, user=request.user, with_counters=False,
+                                     with_people=False)
     qs = selectors.task_list_for_project(
         project=project, status_id=params.status, assignee_id=params.assignee, priority=params.priority,
         type=params.type, q=params.q, archived=params.archived,

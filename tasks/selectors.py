@@ -95,7 +95,7 @@ def status_get_for_task_create(
         row = cursor.fetchone()
     if row is None:
         # Error path only: tell "no such project" from "not a status of this project".
-        project_get_for_member(project_id=project_id, user=user, with_counters=False)
+        project_get_for_member(project_id=project_id, user=user, with_counters=False, with_people=False)
         raise ValidationError("status_id is not a status of this project.")
     status = _STATUS_ROWS.read(row)
     status.project = _PROJECT_ROWS.read(row, len(_STATUS_ROWS))

@@ -885,3 +885,20 @@ def test_override_with_a_naive_expiry_is_refused(project, owner):
     with pytest.raises(DomainValidationError):
         project_services.project_override_set(project_id=project.pk, user=owner, status="issue",
                                               expires_at=datetime.datetime(2031, 1, 1))
+
+
+@pytest.mark.parametrize(("with_people", "with_counters", "joined"), [
+    (True, True, {"lead", "created_by", "override_by", "counters"}),
+    (True, False, {"lead", "created_by", "override_by"}),
+    (False, True, {"counters"}),
+    (False, False, set()),
+])
+def test_project_get_for_member_joins_only_what_it_is_asked_for(project, editor, outsider, with_people,
+                                                                with_counters, joined):
+    got = project_get_for_member(project_id=project.pk, user=editor, with_people=with_people,
+                                 with_counters=with_counters)
+    assert (got.pk, got.ws_role, got.project_role) == (project.pk, "editor", "member")
+    assert set(got._state.fields_cache) == joined
+    with pytest.raises(NotFound):
+        project_get_for_member(project_id=project.pk, user=outsider, with_people=with_people,
+                               with_counters=with_counters)
