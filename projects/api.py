@@ -29,7 +29,7 @@ from projects.schemas import (
 )
 from taskhub.errors import PreconditionFailed, ValidationError
 from taskhub.http import if_match_version, set_etag
-from taskhub.pagination import MAX_LIMIT, paginate
+from taskhub.pagination import MAX_LIMIT
 from taskhub.schemas import ErrorOut, Page
 
 router = Router(tags=["projects"])
@@ -53,10 +53,8 @@ class ProjectFilter(PageParams):
 
 @router.get("/workspaces", response=Page[WorkspaceOut], tags=["workspaces"])
 def workspace_list(request, params: Query[PageParams]):
-    items, next_cursor = paginate(
-        selectors.workspace_list_for_user(user=request.user), order=["name", "id"], limit=params.limit,
-        cursor=params.cursor,
-    )
+    items, next_cursor = selectors.workspace_page_for_user(user=request.user, limit=params.limit,
+                                                           cursor=params.cursor)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -87,8 +85,8 @@ def workspace_delete(request, workspace_id: uuid.UUID):
 @router.get("/workspaces/{workspace_id}/members", response={200: Page[MemberOut], **ERRORS}, tags=["workspaces"])
 def workspace_member_list(request, workspace_id: uuid.UUID, params: Query[PageParams]):
     workspace = selectors.workspace_get_for_member(workspace_id=workspace_id, user=request.user)
-    items, next_cursor = paginate(selectors.workspace_member_list(workspace=workspace), order=["joined_at", "id"],
-                                  limit=params.limit, cursor=params.cursor)
+    items, next_cursor = selectors.workspace_member_page(workspace=workspace, limit=params.limit,
+                                                         cursor=params.cursor)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -124,10 +122,10 @@ def project_list(request, workspace_id: uuid.UUID, params: Query[ProjectFilter])
     anyway, so the counts cost nothing more), and nothing else.
     """
     workspace = selectors.workspace_get_for_member(workspace_id=workspace_id, user=request.user)
-    qs = selectors.project_list_for_workspace(workspace=workspace, user=request.user, archived=params.archived,
-                                              q=params.q, status=params.status)
-    items, next_cursor = paginate(qs, order=["-counters__updated_at", "-id"], limit=params.limit,
-                                  cursor=params.cursor)
+    items, next_cursor = selectors.project_page_for_workspace(
+        workspace=workspace, user=request.user, limit=params.limit, cursor=params.cursor, archived=params.archived,
+        q=params.q, status=params.status,
+    )
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -213,8 +211,7 @@ def project_override_clear(request, response: HttpResponse, project_id: uuid.UUI
 def project_member_list(request, project_id: uuid.UUID, params: Query[PageParams]):
     project = selectors.project_get_for_member(project_id=project_id, user=request.user, with_counters=False,
                                                with_people=False)
-    items, next_cursor = paginate(selectors.project_member_list(project=project), order=["joined_at", "id"],
-                                  limit=params.limit, cursor=params.cursor)
+    items, next_cursor = selectors.project_member_page(project=project, limit=params.limit, cursor=params.cursor)
     return {"items": items, "next_cursor": next_cursor}
 
 

@@ -13,6 +13,7 @@ from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, S
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.models import User
 from projects import cache as counts_cache
 from projects.models import (
     Project,
@@ -26,6 +27,8 @@ from projects.models import (
 )
 from taskhub.db import first_locked
 from taskhub.errors import NotFound, PermissionDenied, ValidationError
+from taskhub.pagination import PreparedPages, paginate
+from taskhub.prepared import PreparedQuery
 
 # --- role rules (API.md "Roles") -----------------------------------------
 
@@ -93,19 +96,43 @@ def workspace_list_for_user(*, user) -> QuerySet[Workspace]:
     return _workspaces_for(user).order_by("name", "id")
 
 
+_WORKSPACE_FOR_MEMBER = PreparedQuery(
+    lambda workspace_id, user_id: _workspaces_for(User(pk=user_id)).filter(pk=workspace_id).order_by()[:1],
+    workspace_id=Workspace._meta.pk, user_id=User._meta.pk,
+)
+
+
 def workspace_get_for_member(*, workspace_id: uuid.UUID, user, for_update: bool = False) -> Workspace:
-    qs = _workspaces_for(user).filter(pk=workspace_id)
     if for_update:
         # NO KEY: foreign-key checks of concurrent inserts (KEY SHARE) need not wait.
-        qs = qs.select_for_update(of=("self",), no_key=True)
-    workspace = qs.first()
+        workspace = _workspaces_for(user).filter(pk=workspace_id).select_for_update(of=("self",), no_key=True).first()
+    else:
+        workspace = _WORKSPACE_FOR_MEMBER.first(workspace_id=workspace_id, user_id=user.pk)
     if workspace is None:
         raise NotFound("Workspace not found.")
     return workspace
 
 
+_WORKSPACE_PAGES = PreparedPages(Workspace, lambda user_id: workspace_list_for_user(user=User(pk=user_id)),
+                                 order=["name", "id"], user_id=User._meta.pk)
+
+
+def workspace_page_for_user(*, user, limit: int, cursor: str | None) -> tuple[list[Workspace], str | None]:
+    return _WORKSPACE_PAGES.page(limit=limit, cursor=cursor, user_id=user.pk)
+
+
 def workspace_member_list(*, workspace: Workspace) -> QuerySet[WorkspaceMember]:
     return WorkspaceMember.objects.filter(workspace=workspace).select_related("user").order_by("joined_at", "id")
+
+
+_WORKSPACE_MEMBER_PAGES = PreparedPages(
+    WorkspaceMember, lambda workspace_id: workspace_member_list(workspace=Workspace(pk=workspace_id)),
+    order=["joined_at", "id"], workspace_id=Workspace._meta.pk,
+)
+
+
+def workspace_member_page(*, workspace: Workspace, limit: int, cursor: str | None):
+    return _WORKSPACE_MEMBER_PAGES.page(limit=limit, cursor=cursor, workspace_id=workspace.pk)
 
 
 # --- projects ----------------------------------------------------------------
@@ -129,21 +156,36 @@ def project_get_for_member(
     reads of the project's children that only need the access check and the
     project's own columns (three joins fewer to compile: 8 -> 5.5 ms in process).
     """
-    related = ["lead", "created_by", "override_by"] if with_people else []
-    if with_counters:
-        related.append("counters")
-    qs = _projects_for(user).filter(pk=project_id)
-    if related:  # select_related() with no names would follow every foreign key
-        qs = qs.select_related(*related)
     if for_update:
         # NO KEY: inserts of tasks and events check their foreign key to the
         # project with KEY SHARE, which must not wait behind a project edit.
-        qs = qs.select_for_update(of=("self",), no_key=True)
-        return first_locked(qs, "Project not found.")
-    project = qs.first()
+        qs = _project_for_member(project_id, user.pk, with_counters=with_counters, with_people=with_people)
+        return first_locked(qs.select_for_update(of=("self",), no_key=True), "Project not found.")
+    project = _PROJECT_FOR_MEMBER[with_counters, with_people].first(project_id=project_id, user_id=user.pk)
     if project is None:
         raise NotFound("Project not found.")
     return project
+
+
+def _project_for_member(project_id, user_id, *, with_counters: bool, with_people: bool) -> QuerySet[Project]:
+    related = ["lead", "created_by", "override_by"] if with_people else []
+    if with_counters:
+        related.append("counters")
+    qs = _projects_for(User(pk=user_id)).filter(pk=project_id).order_by()
+    if related:  # select_related() with no names would follow every foreign key
+        qs = qs.select_related(*related)
+    return qs
+
+
+def _prepare_project_for_member(**variant) -> PreparedQuery:
+    return PreparedQuery(lambda project_id, user_id: _project_for_member(project_id, user_id, **variant)[:1],
+                         project_id=Project._meta.pk, user_id=User._meta.pk)
+
+
+_PROJECT_FOR_MEMBER = {
+    (counters, people): _prepare_project_for_member(with_counters=counters, with_people=people)
+    for counters in (True, False) for people in (True, False)
+}
 
 
 def project_attach_counts(projects: list[Project]) -> None:
@@ -218,8 +260,39 @@ def project_list_for_workspace(
     return qs
 
 
+_PROJECT_PAGES = PreparedPages(
+    Project,
+    lambda workspace_id, user_id, archived: project_list_for_workspace(
+        workspace=Workspace(pk=workspace_id), user=User(pk=user_id), archived=archived),
+    order=["-counters__updated_at", "-id"], workspace_id=Workspace._meta.pk, user_id=User._meta.pk,
+)
+
+
+def project_page_for_workspace(
+    *, workspace: Workspace, user, limit: int, cursor: str | None, archived: bool = False, q: str | None = None,
+    status: str | None = None,
+) -> tuple[list[Project], str | None]:
+    """A page of ``project_list_for_workspace``; prepared (``PreparedPages``) unless filtered by ``q`` or
+    ``status`` (a substring search, and a filter on an expression holding the current time)."""
+    if q or status:
+        qs = project_list_for_workspace(workspace=workspace, user=user, archived=archived, q=q, status=status)
+        return paginate(qs, order=["-counters__updated_at", "-id"], limit=limit, cursor=cursor)
+    return _PROJECT_PAGES.page(limit=limit, cursor=cursor, workspace_id=workspace.pk, user_id=user.pk,
+                               archived=archived)
+
+
 def project_member_list(*, project: Project) -> QuerySet[ProjectMember]:
     return ProjectMember.objects.filter(project=project).select_related("user").order_by("joined_at", "id")
+
+
+_PROJECT_MEMBER_PAGES = PreparedPages(
+    ProjectMember, lambda project_id: project_member_list(project=Project(pk=project_id)),
+    order=["joined_at", "id"], project_id=Project._meta.pk,
+)
+
+
+def project_member_page(*, project: Project, limit: int, cursor: str | None):
+    return _PROJECT_MEMBER_PAGES.page(limit=limit, cursor=cursor, project_id=project.pk)
 
 
 # --- statuses ------------------------------------------------------------------

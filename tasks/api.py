@@ -63,14 +63,11 @@ def task_list(request, project_id: uuid.UUID, params: Query[TaskFilter]):
     """Filtered tasks: in rank order within one ``status``, else newest first. Two queries."""
     project = project_get_for_member(project_id=project_id, user=request.user, with_counters=False,
                                      with_people=False)
-    qs = selectors.task_list_for_project(
-        project=project, status_id=params.status, assignee_id=params.assignee, priority=params.priority,
-        type=params.type, q=params.q, archived=params.archived,
+    items, next_cursor = selectors.task_page_for_project(
+        project=project, limit=params.limit, cursor=params.cursor, status_id=params.status,
+        assignee_id=params.assignee, priority=params.priority, type=params.type, q=params.q, archived=params.archived,
     )
-    order = ["rank", "id"] if params.status else ["-created_at", "-id"]
-    items, next_cursor = paginate(qs, order=order, limit=params.limit, cursor=params.cursor)
-    return {"items": [task_data(task) for task in selectors.attach_project(items, project)],
-            "next_cursor": next_cursor}
+    return {"items": [task_data(task) for task in items], "next_cursor": next_cursor}
 
 
 @router.post("/projects/{project_id}/tasks", response={201: TaskOut, **ERRORS})
@@ -178,8 +175,7 @@ def board(request, response: HttpResponse, project_id: uuid.UUID, per_column: in
 @router.get("/tasks/{task_id}/comments", response={200: Page[CommentOut], **ERRORS}, tags=["comments"])
 def comment_list(request, task_id: uuid.UUID, params: Query[PageParams]):
     task = selectors.task_get_for_member(task_id=task_id, user=request.user)
-    items, next_cursor = paginate(selectors.comment_list_for_task(task=task), order=["created_at", "id"],
-                                  limit=params.limit, cursor=params.cursor)
+    items, next_cursor = selectors.comment_page_for_task(task=task, limit=params.limit, cursor=params.cursor)
     return {"items": items, "next_cursor": next_cursor}
 
 

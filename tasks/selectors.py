@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, UUIDField, Value
 from django.db.models.expressions import RawSQL
 
+from accounts.models import User
 from projects.models import Project, Status, StatusGroup
 from projects.selectors import (
     project_get_for_member,
@@ -16,6 +17,8 @@ from projects.selectors import (
 )
 from taskhub.db import RowReader, first_locked
 from taskhub.errors import NotFound, ValidationError
+from taskhub.pagination import PreparedPages, paginate
+from taskhub.prepared import PreparedQuery
 from tasks.models import Comment, Task
 
 TASK_RELATED = ("project", "status", "assignee", "reporter")
@@ -106,17 +109,22 @@ def status_get_for_task_create(
     return status
 
 
-def task_get_for_member(*, task_id: uuid.UUID, user) -> Task:
-    """A task (archived too) the caller may see, with ``ws_role`` and ``project_role``."""
-    task = (
+_TASK_FOR_MEMBER = PreparedQuery(
+    lambda task_id, user_id: (
         Task.objects.select_related(*TASK_RELATED)
         .annotate(
-            ws_role=workspace_role_subquery(user, "project__workspace_id"),
-            project_role=project_role_subquery(user, "project_id"),
+            ws_role=workspace_role_subquery(User(pk=user_id), "project__workspace_id"),
+            project_role=project_role_subquery(User(pk=user_id), "project_id"),
         )
-        .filter(pk=task_id, ws_role__isnull=False)
-        .first()
-    )
+        .filter(pk=task_id, ws_role__isnull=False)[:1]
+    ),
+    task_id=Task._meta.pk, user_id=User._meta.pk,
+)
+
+
+def task_get_for_member(*, task_id: uuid.UUID, user) -> Task:
+    """A task (archived too) the caller may see, with ``ws_role`` and ``project_role``."""
+    task = _TASK_FOR_MEMBER.first(task_id=task_id, user_id=user.pk)
     if task is None:
         raise NotFound("Task not found.")
     return task
@@ -220,13 +228,48 @@ def task_list_for_project(
         qs = qs.order_by("-created_at", "-id")
     if assignee_id is not None:
         qs = qs.filter(assignee_id=assignee_id)
-    if priority:
+    if priority is not None:
         qs = qs.filter(priority=priority)
-    if type:
+    if type is not None:
         qs = qs.filter(type=type)
     if q:
         qs = qs.filter(Q(title__icontains=q) | Q(description__icontains=q))
     return qs
+
+
+def _task_pages(order: list[str]) -> PreparedPages:
+    return PreparedPages(
+        Task,
+        lambda project_id, archived, **filters: task_list_for_project(project=Project(pk=project_id),
+                                                                      archived=archived, **filters),
+        order=order, project_id=Project._meta.pk, status_id=Status._meta.pk, assignee_id=User._meta.pk,
+        priority=Task._meta.get_field("priority"), type=Task._meta.get_field("type"),
+    )
+
+
+_TASK_PAGES = {True: _task_pages(["rank", "id"]), False: _task_pages(["-created_at", "-id"])}
+
+
+def task_page_for_project(
+    *, project: Project, limit: int, cursor: str | None, status_id: uuid.UUID | None = None,
+    assignee_id: uuid.UUID | None = None, priority: str | None = None, type: str | None = None,
+    q: str | None = None, archived: bool = False,
+) -> tuple[list[Task], str | None]:
+    """A page of ``task_list_for_project`` (``project`` attached to its tasks) and the next cursor.
+
+    Without ``q`` (a substring search, which cannot be prepared) the page's
+    SQL is compiled once per shape (``PreparedPages``).
+    """
+    filters = {"status_id": status_id, "assignee_id": assignee_id, "priority": priority, "type": type,
+               "archived": archived}
+    if q:
+        order = ["rank", "id"] if status_id is not None else ["-created_at", "-id"]
+        items, next_cursor = paginate(task_list_for_project(project=project, q=q, **filters), order=order,
+                                      limit=limit, cursor=cursor)
+    else:
+        items, next_cursor = _TASK_PAGES[status_id is not None].page(limit=limit, cursor=cursor,
+                                                                     project_id=project.pk, **filters)
+    return attach_project(items, project), next_cursor
 
 
 def attach_project(tasks: list[Task], project: Project) -> list[Task]:
@@ -257,6 +300,14 @@ def task_list_assigned_to(*, user) -> QuerySet[Task]:
 
 def comment_list_for_task(*, task: Task) -> QuerySet[Comment]:
     return Comment.objects.filter(task=task).select_related("author").order_by("created_at", "id")
+
+
+_COMMENT_PAGES = PreparedPages(Comment, lambda task_id: comment_list_for_task(task=Task(pk=task_id)),
+                               order=["created_at", "id"], task_id=Task._meta.pk)
+
+
+def comment_page_for_task(*, task: Task, limit: int, cursor: str | None) -> tuple[list[Comment], str | None]:
+    return _COMMENT_PAGES.page(limit=limit, cursor=cursor, task_id=task.pk)
 
 
 def comment_get_for_member(*, comment_id: uuid.UUID, user, for_update: bool = False) -> Comment:

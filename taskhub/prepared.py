@@ -1,0 +1,175 @@
+"""Querysets compiled once per connection and run again with new parameter values.
+
+Why: for the reads every request makes (the access checks, the pages of the
+seed mix), building the queryset and compiling it cost several times what the
+database takes. Measured in process on PostgreSQL, ``workspace_get_for_member``
+took 3.3 ms of CPU, of which 1.1 ms building the queryset, 0.8 ms compiling it
+and 0.26 ms running its SQL.
+
+How: ``PreparedQuery(build, workspace_id=Workspace._meta.pk, ...)`` calls
+``build`` once per connection with a random sentinel for each named value,
+compiles the queryset, and records where each sentinel landed in the SQL's
+parameters. ``fetch(**values)`` then puts the real values (converted by the
+named field, as the ORM's lookups convert them) in those places, runs the SQL,
+and turns the rows into model instances the way ``ModelIterable`` does:
+select_related objects, annotations and deferred fields included.
+
+Only what compiles to the same SQL whatever the values may be prepared:
+equality and range lookups on the named values, no ``__in`` lists, no
+``icontains`` (it rewrites its value), no ``prefetch_related``, and nothing
+read at build time that changes between calls (``timezone.now()`` would be
+compiled in as a constant). Whether each named value is ``None`` (the ORM
+compiles ``None`` to ``IS NULL``; a builder may leave its filter out) and
+any keyword not named at construction (a page size, a flag) select a
+variant, compiled once each. Compiling checks that every sentinel reached
+the parameters and none was written into the SQL text.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import DateTimeField, Field, IntegerField, Model, QuerySet, UUIDField
+from django.db.models.query import ModelIterable, get_related_populators
+from django.utils import timezone
+
+
+def _sentinel(field: Field):
+    if isinstance(field, UUIDField):
+        return uuid.uuid4()
+    if isinstance(field, DateTimeField):
+        # Whole random microseconds far in the past: no real row or default value is this instant.
+        seconds = uuid.uuid4().int % 10**9
+        return datetime.datetime(1901, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(microseconds=seconds)
+    if field.get_internal_type() in ("CharField", "TextField"):
+        return f"sentinel-{uuid.uuid4().hex}"
+    if isinstance(field, IntegerField):  # AutoFields included; within 32 bits, so any integer column takes it
+        return 2**30 + uuid.uuid4().int % 2**30
+    raise ImproperlyConfigured(f"PreparedQuery cannot stand in for a {type(field).__name__}.")
+
+
+@dataclass
+class _Compiled:
+    sql: str
+    params: list
+    slots: list[tuple[str, Field, list[int]]]  # (name, field, positions in params)
+    compiler: object
+    col_count: int | None  # rows are cut to this many columns (extra ORDER BY columns)
+    init_list: list[str]
+    model_start: int
+    model_end: int
+    from_db: Callable
+    populators: list
+    annotations: list[tuple[str, int]]
+
+
+MAX_SHAPES = 512  # compiled variants kept per connection (page sizes times cursor and filter shapes)
+
+
+class PreparedQuery:
+    """A queryset built by ``build(**values)``, compiled once per database connection."""
+
+    def __init__(self, build: Callable[..., QuerySet], **fields: Field):
+        self.build = build
+        self.fields = fields
+        # One compilation per connection object (one per thread): a compiler is used only with its own connection.
+        self._compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def fetch(self, **values) -> list[Model]:
+        """The instances ``list(build(**values))`` would give, in the same one query.
+
+        Keywords not named at construction are shape arguments (a page size, a
+        flag): passed to ``build`` as given, and compiled once per distinct set.
+        So is whether each named value is ``None``: the ORM compiles ``None`` to
+        ``IS NULL``, and builders may leave a filter out for it.
+        """
+        missing = set(self.fields) - set(values)
+        if missing:
+            raise TypeError(f"missing values for {sorted(missing)}")
+        shape = tuple(sorted((name, value) for name, value in values.items() if name not in self.fields))
+        shape += tuple(sorted(name for name in self.fields if values[name] is None))
+        per_connection = self._compiled.setdefault(connections[DEFAULT_DB_ALIAS], {})
+        compiled = per_connection.get(shape)
+        if compiled is None:
+            if len(per_connection) >= MAX_SHAPES:
+                per_connection.clear()
+            compiled = per_connection[shape] = self._compile(values)
+        params = list(compiled.params)
+        for name, field, positions in compiled.slots:
+            value = field.get_db_prep_value(_aware(field, values[name]), connection, prepared=False)
+            for position in positions:
+                params[position] = value
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        return self._instances(compiled, rows)
+
+    def first(self, **values) -> Model | None:
+        found = self.fetch(**values)
+        return found[0] if found else None
+
+    def _compile(self, values: dict) -> _Compiled:
+        sentinels = {name: None if values[name] is None else _sentinel(field) for name, field in self.fields.items()}
+        qs = self.build(**{**values, **sentinels})
+        if (qs._iterable_class is not ModelIterable or qs._prefetch_related_lookups or qs._known_related_objects
+                or qs.db != DEFAULT_DB_ALIAS or qs.query.select_for_update):
+            raise ImproperlyConfigured("PreparedQuery takes a plain model queryset on the default database.")
+        compiler = qs.query.get_compiler(using=qs.db)
+        sql, params = compiler.as_sql()
+        params = list(params)
+        slots = []
+        for name, field in self.fields.items():
+            sentinel = sentinels[name]
+            if sentinel is None:
+                continue
+            prepped = field.get_db_prep_value(sentinel, connection, prepared=False)
+            positions = [i for i, param in enumerate(params) if param == prepped]
+            if not positions:
+                raise ImproperlyConfigured(f"PreparedQuery: {name} does not reach the SQL's parameters as itself.")
+            if str(sentinel) in sql or (isinstance(sentinel, uuid.UUID) and sentinel.hex in sql):
+                raise ImproperlyConfigured(f"PreparedQuery: {name} was written into the SQL text.")
+            slots.append((name, field, positions))
+        klass_info, select = compiler.klass_info, compiler.select
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        fetch_mode = qs._fetch_mode
+        return _Compiled(
+            sql=sql, params=params, slots=slots, compiler=compiler,
+            col_count=compiler.col_count if compiler.has_extra_select else None,
+            init_list=[column[0].target.attname for column in select[start:end]],
+            model_start=start, model_end=end,
+            from_db=_from_db(klass_info["model"], fetch_mode),
+            populators=get_related_populators(klass_info, select, qs.db, fetch_mode),
+            annotations=list(compiler.annotation_col_map.items()),
+        )
+
+    @staticmethod
+    def _instances(compiled: _Compiled, rows: list) -> list[Model]:
+        if compiled.col_count is not None:
+            rows = [row[:compiled.col_count] for row in rows]
+        objs = []
+        for row in compiled.compiler.results_iter([rows]):
+            obj = compiled.from_db(DEFAULT_DB_ALIAS, compiled.init_list, row[compiled.model_start:compiled.model_end])
+            for populator in compiled.populators:
+                populator.populate(row, obj)
+            for name, position in compiled.annotations:
+                setattr(obj, name, row[position])
+            objs.append(obj)
+        return objs
+
+
+def _aware(field: Field, value):
+    # The ORM's DateTimeField lookups make naive values aware (with a warning); do the same.
+    if isinstance(field, DateTimeField) and isinstance(value, datetime.datetime) and timezone.is_naive(value):
+        return timezone.make_aware(value)
+    return value
+
+
+def _from_db(model, fetch_mode):
+    return functools.partial(model.from_db, fetch_mode=fetch_mode)

@@ -1,0 +1,154 @@
+"""``taskhub.prepared.PreparedQuery``: querysets compiled once, run again with other values."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.db.models import Q
+from django.db.models.sql.compiler import SQLCompiler
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User
+from projects import selectors as project_selectors
+from projects.models import Project, Workspace
+from taskhub.errors import NotFound
+from taskhub.pagination import paginate
+from taskhub.prepared import PreparedQuery
+from tasks import selectors as task_selectors
+from tasks.models import Task
+from tasks.services import task_create
+
+pytestmark = pytest.mark.django_db
+
+
+def _state(obj, names):
+    return {name: getattr(obj, name) for name in names}
+
+
+def _tasks_by_reporter(reporter_id, since):
+    return (Task.objects.select_related("status", "assignee", "reporter")
+            .only("id", "title", "created_at", "status__name", "assignee__display_name", "reporter__display_name")
+            .annotate(role=project_selectors.workspace_role_subquery(User(pk=reporter_id), "project__workspace_id"))
+            .filter(reporter_id=reporter_id, created_at__gte=since).order_by("created_at", "id"))
+
+
+def test_rows_match_the_querysets_own(project, owner, editor, viewer):
+    """Instances, select_related objects (null ones too), deferred fields and annotations as the ORM builds them."""
+    tasks = [task_create(project_id=project.pk, user=owner, title=f"t{i}", assignee_id=editor.pk if i % 2 else None)
+             for i in range(3)]
+    since = tasks[0].created_at - datetime.timedelta(seconds=1)
+    prepared = PreparedQuery(_tasks_by_reporter, reporter_id=User._meta.pk, since=Task._meta.get_field("created_at"))
+    for reporter, since_ in [(owner, since), (viewer, since), (owner, tasks[1].created_at)]:
+        expected = list(_tasks_by_reporter(reporter.pk, since_))
+        got = prepared.fetch(reporter_id=reporter.pk, since=since_)
+        assert [t.pk for t in got] == [t.pk for t in expected]
+        for mine, theirs in zip(got, expected, strict=True):
+            assert _state(mine, ["id", "title", "created_at", "status_id", "role", "project_id"]) == _state(
+                theirs, ["id", "title", "created_at", "status_id", "role", "project_id"])
+            assert mine.get_deferred_fields() == theirs.get_deferred_fields()
+            assert "description" in mine.get_deferred_fields()
+            assert (mine.status.name, mine.reporter.display_name) == (theirs.status.name, theirs.reporter.display_name)
+            assert (mine.assignee and mine.assignee.display_name) == (theirs.assignee and theirs.assignee.display_name)
+            assert mine._state.adding is False and mine._state.db == "default"
+    assert len(prepared.fetch(reporter_id=owner.pk, since=since)) == 3
+
+
+def test_compiles_once_per_connection_then_runs_one_statement(project, owner, monkeypatch):
+    prepared = PreparedQuery(lambda project_id: Project.objects.filter(pk=project_id), project_id=Project._meta.pk)
+    prepared.fetch(project_id=uuid.uuid4())
+    compiled = []
+    real_as_sql = SQLCompiler.as_sql
+    monkeypatch.setattr(SQLCompiler, "as_sql", lambda self, *a, **kw: compiled.append(1) or real_as_sql(self, *a, **kw))
+    with CaptureQueriesContext(connection) as queries:
+        assert [p.pk for p in prepared.fetch(project_id=project.pk)] == [project.pk]
+        assert prepared.fetch(project_id=uuid.uuid4()) == []
+    assert compiled == [] and len(queries) == 2
+
+
+def test_a_none_value_compiles_a_variant_of_its_own(project, owner):
+    """``filter(x=None)`` compiles to ``IS NULL`` (no parameter): that variant is compiled apart."""
+    unassigned = task_create(project_id=project.pk, user=owner, title="unassigned")
+    assigned = task_create(project_id=project.pk, user=owner, title="mine", assignee_id=owner.pk)
+    prepared = PreparedQuery(lambda assignee_id: Task.objects.filter(assignee_id=assignee_id),
+                             assignee_id=User._meta.pk)
+    for _ in range(2):  # each variant, compiled and then reused
+        assert [t.pk for t in prepared.fetch(assignee_id=None)] == [unassigned.pk]
+        assert [t.pk for t in prepared.fetch(assignee_id=owner.pk)] == [assigned.pk]
+
+
+def test_pages_match_paginate_for_every_shape(project, owner, editor, statuses):
+    """Filters present or not, with or without a cursor, any page size: the same pages as the ORM's ``paginate``."""
+    todo = statuses["todo"]
+    for i in range(7):
+        task_create(project_id=project.pk, user=owner, title=f"t{i}", status_id=todo.pk if i % 2 else None,
+                    assignee_id=editor.pk if i % 3 else None, priority="high" if i % 2 else "low")
+    shapes = [{}, {"status_id": todo.pk}, {"assignee_id": editor.pk, "priority": "high"}, {"type": "task"},
+              {"archived": True}]
+    for filters in shapes:
+        for limit in (1, 2, 50):
+            order = ["rank", "id"] if "status_id" in filters else ["-created_at", "-id"]
+            cursor, expected_cursor, seen = None, None, []
+            while True:
+                got, cursor = task_selectors.task_page_for_project(project=project, limit=limit, cursor=cursor,
+                                                                   **filters)
+                expected, expected_cursor = paginate(
+                    task_selectors.task_list_for_project(project=project, **filters), order=order, limit=limit,
+                    cursor=expected_cursor)
+                assert [t.pk for t in got] == [t.pk for t in expected], (filters, limit, len(seen))
+                assert cursor == expected_cursor
+                assert all(t.project is project for t in got)
+                seen += [t.pk for t in got]
+                if cursor is None:
+                    break
+            everything = task_selectors.task_list_for_project(project=project, **filters).order_by(*order)
+            assert seen == [t.pk for t in everything] and (seen or filters == {"archived": True})
+
+
+def test_values_must_be_named_as_prepared():
+    prepared = PreparedQuery(lambda project_id: Project.objects.filter(pk=project_id), project_id=Project._meta.pk)
+    with pytest.raises(TypeError):
+        prepared.fetch(pk=uuid.uuid4())
+
+
+@pytest.mark.parametrize("build", [
+    lambda key: Project.objects.filter(key__in=[key]).values("id"),  # not a model queryset
+    lambda key: Project.objects.filter(Q(key__icontains=key)),  # the lookup rewrites the value
+    lambda key: Project.objects.filter(name="x"),  # the value never reaches the SQL
+    lambda key: Project.objects.prefetch_related("statuses").filter(key=key),
+])
+def test_what_cannot_be_prepared_is_refused_when_compiled(build):
+    prepared = PreparedQuery(build, key=Project._meta.get_field("key"))
+    with pytest.raises(ImproperlyConfigured):
+        prepared.fetch(key="TH")
+
+
+def test_selectors_answer_as_before(project, owner, viewer, outsider, other_project):
+    """The prepared access checks keep the ORM reads' answers: roles, related rows, and ``NotFound``."""
+    task = task_create(project_id=project.pk, user=owner, title="seen")
+    ws = project_selectors.workspace_get_for_member(workspace_id=project.workspace_id, user=viewer)
+    assert (ws.pk, ws.role, ws.projects_count) == (project.workspace_id, "viewer", 1)
+    assert isinstance(ws, Workspace)
+    full = project_selectors.project_get_for_member(project_id=project.pk, user=owner)
+    with CaptureQueriesContext(connection) as queries:
+        assert (full.ws_role, full.project_role, full.counters.total, full.created_by.pk) == ("owner", "admin", 1,
+                                                                                             owner.pk)
+    assert len(queries) == 0  # joined, not loaded lazily
+    light = project_selectors.project_get_for_member(project_id=project.pk, user=viewer, with_counters=False,
+                                                     with_people=False)
+    assert (light.ws_role, light.project_role, light.key) == ("viewer", None, project.key)
+    found = task_selectors.task_get_for_member(task_id=task.pk, user=viewer)
+    assert (found.ws_role, found.project.key, found.status.group, found.reporter.pk) == ("viewer", project.key, "todo",
+                                                                                         owner.pk)
+    for call in (
+        lambda: project_selectors.workspace_get_for_member(workspace_id=project.workspace_id, user=outsider),
+        lambda: project_selectors.project_get_for_member(project_id=project.pk, user=outsider),
+        lambda: project_selectors.project_get_for_member(project_id=other_project.pk, user=owner,
+                                                         with_counters=False),
+        lambda: task_selectors.task_get_for_member(task_id=task.pk, user=outsider),
+    ):
+        with pytest.raises(NotFound):
+            call()
