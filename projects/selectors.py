@@ -291,6 +291,15 @@ _PROJECT_MEMBER_PAGES = PreparedPages(
 )
 
 
+_PROJECT_MEMBERS = PreparedQuery(lambda project_id: project_member_list(project=Project(pk=project_id)),
+                                 project_id=Project._meta.pk)
+
+
+def project_members_all(*, project: Project) -> list[ProjectMember]:
+    """Every member of the project with their user, in joining order (the board lists them all)."""
+    return _PROJECT_MEMBERS.fetch(project_id=project.pk)
+
+
 def project_member_page(*, project: Project, limit: int, cursor: str | None):
     return _PROJECT_MEMBER_PAGES.page(limit=limit, cursor=cursor, project_id=project.pk)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connection, connections, transaction
 from django.db.models import AutoField, QuerySet
 
 from taskhub.errors import NotFound
@@ -92,18 +93,22 @@ def first_locked(qs: QuerySet, not_found: str):
 
 
 class RowReader:
-    """Model instances from the rows of hand-written SQL, converted as the ORM converts them.
+    """Model instances (or plain values) from the rows of hand-written SQL, converted as the ORM converts them.
 
     For the few hottest reads, where building and compiling the queryset cost
     several times what the database takes (see ``tasks.selectors``). The SQL
-    selects ``columns(alias)`` for the model; ``read`` turns that slice of a
-    row into an instance, through the backend's converters (SQLite returns
+    selects ``columns(alias)`` for the model (all its concrete fields, or the
+    ``fields`` named); ``read`` turns that slice of a row into an instance and
+    ``values`` into a list, through the backend's converters (SQLite returns
     UUIDs and datetimes as text).
     """
 
-    def __init__(self, model):
+    def __init__(self, model, fields: Sequence[str] | None = None):
         self.model = model
-        self.fields = list(model._meta.concrete_fields)
+        if fields is None:
+            self.fields = list(model._meta.concrete_fields)
+        else:
+            self.fields = [model._meta.get_field(name) for name in fields]
         self.attnames = [field.attname for field in self.fields]
         self._converters: dict[str, list] = {}
 
@@ -114,20 +119,38 @@ class RowReader:
         quote = connection.ops.quote_name
         return ", ".join(f"{alias}.{quote(field.column)}" for field in self.fields)
 
-    def read(self, row, start: int = 0):
-        converters = self._converters.get(connection.vendor)
+    def _converters_for(self, conn) -> list:
+        """``[(index, column, converters)]`` for the fields whose values the backend converts."""
+        converters = self._converters.get(conn.vendor)
         if converters is None:
             converters = []
-            for field in self.fields:
+            for index, field in enumerate(self.fields):
                 column = field.get_col(self.model._meta.db_table)
-                converters.append(connection.ops.get_db_converters(column) + column.get_db_converters(connection))
-            self._converters[connection.vendor] = converters
-        values = list(row[start:start + len(self.fields)])
-        for index, field_converters in enumerate(converters):
-            for convert in field_converters:
-                values[index] = convert(values[index], self.fields[index].get_col(self.model._meta.db_table),
-                                        connection)
-        return self.model.from_db(connection.alias, self.attnames, values)
+                found = conn.ops.get_db_converters(column) + column.get_db_converters(conn)
+                if found:
+                    converters.append((index, column, found))
+            self._converters[conn.vendor] = converters
+        return converters
+
+    def values(self, row, start: int = 0) -> list:
+        return self.rows([row], start)[0]
+
+    def rows(self, rows, start: int = 0) -> list[list]:
+        """Each row's slice for this model, converted (the connection is looked up once for all rows)."""
+        conn = connections[DEFAULT_DB_ALIAS]
+        converters = self._converters_for(conn)
+        end = start + len(self.fields)
+        out = []
+        for row in rows:
+            values = list(row[start:end])
+            for index, column, field_converters in converters:
+                for convert in field_converters:
+                    values[index] = convert(values[index], column, conn)
+            out.append(values)
+        return out
+
+    def read(self, row, start: int = 0):
+        return self.model.from_db(connection.alias, self.attnames, self.values(row, start))
 
 
 class RowWriter:

@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from projects.schemas import MemberOut, ProjectOut, StatusOut
-from projects.selectors import project_get_for_member, project_member_list
+from projects.selectors import project_get_for_member, project_members_all
 from taskhub.errors import PreconditionFailed
 from taskhub.http import etag, if_match_version, set_etag
 from taskhub.pagination import MAX_LIMIT, encode_cursor, paginate
@@ -157,15 +157,15 @@ def board(request, response: HttpResponse, project_id: uuid.UUID, per_column: in
         return not_modified
     columns = []
     for status in selectors.board_columns(project=project, per_column=per_column):
-        tasks = status.board_tasks
-        more = status.count > len(tasks)
+        cards = status.board_cards
+        more = status.count > len(cards)
         columns.append({
             "id": status.pk, "project_id": status.project_id, "name": status.name, "group": status.group,
-            "position": status.position, "count": status.count, "tasks": [task_data(task) for task in tasks],
-            "next_cursor": encode_cursor([tasks[-1].rank, tasks[-1].pk]) if more and tasks else None,
+            "position": status.position, "count": status.count, "tasks": cards,
+            "next_cursor": encode_cursor([cards[-1]["rank"], cards[-1]["id"]]) if more and cards else None,
         })
     response["ETag"] = tag
-    return {"project": project, "statuses": columns, "members": list(project_member_list(project=project)),
+    return {"project": project, "statuses": columns, "members": project_members_all(project=project),
             "as_of_seq": seq}
 
 

@@ -6,7 +6,6 @@ import uuid
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, UUIDField, Value
-from django.db.models.expressions import RawSQL
 
 from accounts.models import User
 from projects.models import Project, Status, StatusGroup
@@ -326,8 +325,40 @@ def comment_get_for_member(*, comment_id: uuid.UUID, user, for_update: bool = Fa
 
 
 
+_CARD_TASK = RowReader(Task, [
+    "id", "number", "title", "description", "status_id", "priority", "type", "story_points", "due_date", "parent_id",
+    "rank", "version", "created_at", "updated_at", "completed_at", "archived_at",
+])
+_CARD_PERSON = RowReader(User, ["id", "display_name"])
+
+
+def _cards_sql(columns: int) -> str:
+    q = connection.ops.quote_name
+    table = q(Task._meta.db_table)
+    users = q(User._meta.db_table)
+    branches = " UNION ALL ".join(
+        f"SELECT {q('id')} FROM (SELECT {q('id')} FROM {table} WHERE {q('status_id')} = %s "
+        f"AND {q('archived_at')} IS NULL ORDER BY {q('rank')}, {q('id')} LIMIT %s) AS c{index}"
+        for index in range(columns)
+    )
+    return (f"SELECT {_CARD_TASK.columns('t')}, {_CARD_PERSON.columns('a')}, {_CARD_PERSON.columns('r')} "
+            f"FROM {table} t LEFT JOIN {users} a ON a.{q('id')} = t.{q('assignee_id')} "
+            f"LEFT JOIN {users} r ON r.{q('id')} = t.{q('reporter_id')} "
+            f"WHERE t.{q('id')} IN ({branches}) ORDER BY t.{q('rank')}, t.{q('id')}")
+
+
+_BOARD_STATUSES = PreparedQuery(
+    lambda project_id: Status.objects.filter(project_id=project_id).order_by("position", "id"),
+    project_id=Project._meta.pk,
+)
+
+
+def _person(values: list) -> dict | None:
+    return None if values[0] is None else {"id": values[0], "display_name": values[1]}
+
+
 def board_columns(*, project: Project, per_column: int) -> list[Status]:
-    """The board's columns, each with ``board_tasks`` (its first ``per_column`` live tasks) and ``count``.
+    """The board's columns, each with ``board_cards`` (its first ``per_column`` live tasks) and ``count``.
 
     Queries: the columns; the tasks of all columns at once (one statement: a
     UNION ALL of per-column ``ORDER BY rank LIMIT n`` index range scans, so the
@@ -335,35 +366,38 @@ def board_columns(*, project: Project, per_column: int) -> list[Status]:
     columns share a status group, one GROUP BY for those columns' totals. The
     other totals come from the project's counters row (``project.counters``
     must be loaded), which counts live tasks by group.
+
+    The cards are ``task_data`` dicts read straight from the rows, without
+    model instances: building 250 tasks and their 500 people through the ORM
+    took 4.4 ms of a board's 8 ms in process (1 000 tasks, 50 per column).
     """
-    statuses = list(Status.objects.filter(project=project).order_by("position", "id"))
+    statuses = _BOARD_STATUSES.fetch(project_id=project.pk)
     if not statuses:
         return []
-    table = connection.ops.quote_name(Task._meta.db_table)
-    q = connection.ops.quote_name
     status_field = Task._meta.get_field("status")
-    branches, params = [], []
-    for index, status in enumerate(statuses):
-        branches.append(
-            f"SELECT {q('id')} FROM (SELECT {q('id')} FROM {table} WHERE {q('status_id')} = %s "
-            f"AND {q('archived_at')} IS NULL ORDER BY {q('rank')}, {q('id')} LIMIT %s) AS c{index}"
-        )
+    params = []
+    for status in statuses:
         params += [status_field.get_db_prep_value(status.pk, connection), per_column]
-    tasks = (
-        # Only quoted identifiers and placeholders are interpolated; values go in params.
-        Task.objects.filter(pk__in=RawSQL(" UNION ALL ".join(branches), params))  # noqa: S611
-        # The project and the columns are already in memory: join only the people,
-        # and only the fields a card shows.
-        .select_related("assignee", "reporter")
-        .only(*CARD_FIELDS)
-        .order_by("rank", "id")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_cards_sql(len(statuses)), params)
+        rows = cursor.fetchall()
     by_status: dict = {status.pk: [] for status in statuses}
-    columns = {status.pk: status for status in statuses}
-    for task in tasks:
-        task.project = project
-        task.status = columns[task.status_id]
-        by_status[task.status_id].append(task)
+    columns = {status.pk: {"id": status.pk, "name": status.name, "group": status.group} for status in statuses}
+    people = len(_CARD_TASK)
+    tasks = _CARD_TASK.rows(rows)
+    assignees = _CARD_PERSON.rows(rows, people)
+    reporters = _CARD_PERSON.rows(rows, people + len(_CARD_PERSON))
+    for task, assignee, reporter in zip(tasks, assignees, reporters, strict=True):
+        (id_, number, title, description, status_id, priority, type_, story_points, due_date, parent_id, rank,
+         version, created_at, updated_at, completed_at, archived_at) = task
+        by_status[status_id].append({
+            "id": id_, "key": f"{project.key}-{number}", "project_id": project.pk, "title": title,
+            "description": description, "status": columns[status_id], "assignee": _person(assignee),
+            "reporter": _person(reporter), "priority": priority, "type": type_, "story_points": story_points,
+            "due_date": due_date, "parent_id": parent_id, "rank": rank, "version": version,
+            "created_at": created_at, "updated_at": updated_at, "completed_at": completed_at,
+            "archived_at": archived_at,
+        })
     per_group: dict[str, list[Status]] = {}
     for status in statuses:
         per_group.setdefault(status.group, []).append(status)
@@ -376,6 +410,6 @@ def board_columns(*, project: Project, per_column: int) -> list[Status]:
         )
     counts = project.counters.counts()
     for status in statuses:
-        status.board_tasks = by_status[status.pk]
+        status.board_cards = by_status[status.pk]
         status.count = exact.get(status.pk, 0) if status.pk in shared else counts[status.group]
     return statuses

@@ -23,3 +23,20 @@ def test_it_matches_the_schema_for_plain_and_full_tasks(project, owner, editor, 
         assert TaskOut.model_validate(task_data(task)).model_dump(mode="json") == \
             TaskOut.model_validate(task).model_dump(mode="json")
     assert set(task_data(task)) == set(TaskOut.model_fields)
+
+
+def test_board_cards_equal_task_data_of_the_orm_tasks(project, owner, editor, statuses):
+    """The board reads its cards from rows without models; each must be exactly ``task_data`` of the task."""
+    from projects.selectors import project_get_for_member
+    from tasks.selectors import board_columns
+
+    plain = factories.task(project, owner, title="plain")
+    factories.task(project, owner, title="full", description="d", assignee_id=editor.pk, priority="high",
+                   type="bug", due_date=datetime.date(2027, 1, 2), story_points=5, parent_id=plain.pk,
+                   status_id=statuses["done"].pk)
+    factories.task(project, editor, title="second in todo", story_points=0)
+    project = project_get_for_member(project_id=project.pk, user=owner)
+    cards = [card for column in board_columns(project=project, per_column=50) for card in column.board_cards]
+    assert len(cards) == 3
+    for card in cards:
+        assert card == task_data(task_get_for_member(task_id=card["id"], user=owner))
