@@ -7,6 +7,7 @@ API, the services and the WebSocket consumer share one access rule.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
@@ -156,35 +157,37 @@ def project_get_for_member(
     reads of the project's children that only need the access check and the
     project's own columns (three joins fewer to compile: 8 -> 5.5 ms in process).
     """
+    prepared = _PROJECT_FOR_MEMBER[with_counters, with_people, for_update]
     if for_update:
-        # NO KEY: inserts of tasks and events check their foreign key to the
-        # project with KEY SHARE, which must not wait behind a project edit.
-        qs = _project_for_member(project_id, user.pk, with_counters=with_counters, with_people=with_people)
-        return first_locked(qs.select_for_update(of=("self",), no_key=True), "Project not found.")
-    project = _PROJECT_FOR_MEMBER[with_counters, with_people].first(project_id=project_id, user_id=user.pk)
+        return first_locked(lambda: prepared.first(project_id=project_id, user_id=user.pk), "Project not found.")
+    project = prepared.first(project_id=project_id, user_id=user.pk)
     if project is None:
         raise NotFound("Project not found.")
     return project
 
 
-def _project_for_member(project_id, user_id, *, with_counters: bool, with_people: bool) -> QuerySet[Project]:
+def _project_for_member(project_id, user_id, *, with_counters: bool, with_people: bool,
+                        for_update: bool) -> QuerySet[Project]:
     related = ["lead", "created_by", "override_by"] if with_people else []
     if with_counters:
         related.append("counters")
     qs = _projects_for(User(pk=user_id)).filter(pk=project_id).order_by()
     if related:  # select_related() with no names would follow every foreign key
         qs = qs.select_related(*related)
-    return qs
-
-
-def _prepare_project_for_member(**variant) -> PreparedQuery:
-    return PreparedQuery(lambda project_id, user_id: _project_for_member(project_id, user_id, **variant)[:1],
-                         project_id=Project._meta.pk, user_id=User._meta.pk)
+    if for_update:
+        # NO KEY: inserts of tasks and events check their foreign key to the
+        # project with KEY SHARE, which must not wait behind a project edit.
+        qs = qs.select_for_update(of=("self",), no_key=True)
+    return qs[:1]
 
 
 _PROJECT_FOR_MEMBER = {
-    (counters, people): _prepare_project_for_member(with_counters=counters, with_people=people)
-    for counters in (True, False) for people in (True, False)
+    variant: PreparedQuery(
+        lambda project_id, user_id, variant=variant: _project_for_member(
+            project_id, user_id, with_counters=variant[0], with_people=variant[1], for_update=variant[2]),
+        project_id=Project._meta.pk, user_id=User._meta.pk,
+    )
+    for variant in itertools.product((True, False), repeat=3)
 }
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connection, connections, transaction
-from django.db.models import AutoField, QuerySet
+from django.db.models import AutoField, Model
 
 from taskhub.errors import NotFound
 
@@ -76,8 +76,8 @@ def retrying(func):
     return wrapper
 
 
-def first_locked(qs: QuerySet, not_found: str):
-    """``qs.first()`` for a locking read that joins other tables, retried when it comes back empty.
+def first_locked(fetch: Callable[[], Model | None], not_found: str):
+    """``fetch()`` (a locking read that joins other tables, e.g. ``qs.first``), retried when it comes back empty.
 
     When the locked row was changed by a writer we waited for, PostgreSQL
     re-checks it against the joined rows it had already read (READ COMMITTED's
@@ -86,7 +86,7 @@ def first_locked(qs: QuerySet, not_found: str):
     nothing. Running it again reads fresh rows. Only the empty case pays.
     """
     for _ in range(3):
-        found = qs.all().first()
+        found = fetch()
         if found is not None:
             return found
     raise NotFound(not_found)

@@ -38,6 +38,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import DateTimeField, Field, IntegerField, Model, QuerySet, UUIDField
 from django.db.models.query import ModelIterable, get_related_populators
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 
@@ -59,6 +60,7 @@ def _sentinel(field: Field):
 class _Compiled:
     sql: str
     params: list
+    locks: bool  # select_for_update
     slots: list[tuple[str, Field, list[int]]]  # (name, field, positions in params)
     compiler: object
     col_count: int | None  # rows are cut to this many columns (extra ORDER BY columns)
@@ -101,6 +103,9 @@ class PreparedQuery:
             if len(per_connection) >= MAX_SHAPES:
                 per_connection.clear()
             compiled = per_connection[shape] = self._compile(values)
+        if compiled.locks and connection.get_autocommit():
+            # What the ORM checks when it compiles a locking read, checked here on every run.
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = list(compiled.params)
         for name, field, positions in compiled.slots:
             value = field.get_db_prep_value(_aware(field, values[name]), connection, prepared=False)
@@ -119,7 +124,7 @@ class PreparedQuery:
         sentinels = {name: None if values[name] is None else _sentinel(field) for name, field in self.fields.items()}
         qs = self.build(**{**values, **sentinels})
         if (qs._iterable_class is not ModelIterable or qs._prefetch_related_lookups or qs._known_related_objects
-                or qs.db != DEFAULT_DB_ALIAS or qs.query.select_for_update):
+                or qs.db != DEFAULT_DB_ALIAS):
             raise ImproperlyConfigured("PreparedQuery takes a plain model queryset on the default database.")
         compiler = qs.query.get_compiler(using=qs.db)
         sql, params = compiler.as_sql()
@@ -141,6 +146,7 @@ class PreparedQuery:
         fetch_mode = qs._fetch_mode
         return _Compiled(
             sql=sql, params=params, slots=slots, compiler=compiler,
+            locks=qs.query.select_for_update and connection.features.has_select_for_update,
             col_count=compiler.col_count if compiler.has_extra_select else None,
             init_list=[column[0].target.attname for column in select[start:end]],
             model_start=start, model_end=end,

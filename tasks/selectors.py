@@ -139,6 +139,15 @@ def task_get_for_write(
     parent_id: uuid.UUID | None = None,
     to_end: bool = False,
 ) -> Task:
+    """The task, locked, with everything a PATCH or a move needs, in one query (see ``_task_for_write``)."""
+    return first_locked(
+        lambda: _TASK_FOR_WRITE.first(task_id=task_id, user_id=user.pk, status_id=status_id, after_id=after_id,
+                                      before_id=before_id, parent_id=parent_id, to_end=to_end),
+        "Task not found.",
+    )
+
+
+def _task_for_write(*, task_id, user_id, status_id, after_id, before_id, parent_id, to_end: bool) -> QuerySet[Task]:
     """The task, locked, with everything a PATCH or a move needs, in one query.
 
     Annotations beside the caller's roles:
@@ -156,7 +165,8 @@ def task_get_for_write(
     INSERT. The lock (task row only) makes the If-Match check and the
     read-modify-write of ``version`` safe against concurrent writers.
     """
-    column = Value(status_id, output_field=UUIDField()) if status_id else OuterRef("status_id")
+    user = User(pk=user_id)
+    column = Value(status_id, output_field=UUIDField()) if status_id is not None else OuterRef("status_id")
     annotations = {
         "ws_role": workspace_role_subquery(user, "project__workspace_id"),
         "project_role": project_role_subquery(user, "project_id"),
@@ -198,7 +208,13 @@ def task_get_for_write(
         # the counters row); FOR UPDATE would make the two deadlock.
         .select_for_update(of=("self",), no_key=True)
     )
-    return first_locked(qs, "Task not found.")
+    return qs[:1]
+
+
+_TASK_FOR_WRITE = PreparedQuery(
+    _task_for_write, task_id=Task._meta.pk, user_id=User._meta.pk, status_id=Status._meta.pk,
+    after_id=Task._meta.pk, before_id=Task._meta.pk, parent_id=Task._meta.pk,
+)
 
 
 def task_list_for_project(

@@ -7,9 +7,10 @@ import uuid
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
@@ -152,3 +153,54 @@ def test_selectors_answer_as_before(project, owner, viewer, outsider, other_proj
     ):
         with pytest.raises(NotFound):
             call()
+
+
+def _sql_of(run) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        run()
+    return [query["sql"] for query in queries]
+
+
+def test_locking_reads_send_the_orms_own_statement(project, owner, statuses):
+    """Every variant of the PATCH/move read: the very SQL the ORM sends for the same values, and the same row."""
+    first, second = (task_create(project_id=project.pk, user=owner, title=t) for t in ("a", "b"))
+    variants = [{}, {"status_id": statuses["done"].pk}, {"after_id": first.pk}, {"before_id": first.pk},
+                {"after_id": first.pk, "before_id": first.pk, "status_id": statuses["todo"].pk},
+                {"parent_id": first.pk}, {"to_end": True}]
+    for variant in variants:
+        values = {"status_id": None, "after_id": None, "before_id": None, "parent_id": None, "to_end": False,
+                  **variant}
+        with transaction.atomic():
+            orm_sql = _sql_of(lambda values=values: list(
+                task_selectors._task_for_write(task_id=second.pk, user_id=owner.pk, **values)))
+            expected = list(task_selectors._task_for_write(task_id=second.pk, user_id=owner.pk, **values))
+            ours_sql = _sql_of(lambda variant=variant: task_selectors.task_get_for_write(task_id=second.pk,
+                                                                                         user=owner, **variant))
+            got = task_selectors.task_get_for_write(task_id=second.pk, user=owner, **variant)
+        assert ours_sql == orm_sql, variant
+        names = ["ws_role", "project_role", "rank", "version"] + [
+            name for name in ("target_name", "after_rank", "before_rank", "next_rank", "prev_rank", "last_rank",
+                              "parent_ok") if hasattr(expected[0], name)]
+        assert _state(got, names) == _state(expected[0], names), variant
+        assert got.status.pk == expected[0].status.pk and got.project.key == project.key
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_read_outside_a_transaction_fails_as_the_orms_does(project):
+    """The ORM refuses ``select_for_update`` in autocommit where the backend locks; so does the prepared read."""
+    def orm():
+        return list(Project.objects.filter(pk=project.pk).select_for_update())
+
+    prepared = PreparedQuery(lambda project_id: Project.objects.filter(pk=project_id).select_for_update(),
+                             project_id=Project._meta.pk)
+    with transaction.atomic():
+        assert [p.pk for p in prepared.fetch(project_id=project.pk)] == [p.pk for p in orm()] == [project.pk]
+    outcomes = []
+    for run in (orm, lambda: prepared.fetch(project_id=project.pk)):
+        try:
+            outcomes.append([p.pk for p in run()])
+        except TransactionManagementError as exc:
+            outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0] == ("select_for_update cannot be used outside of a transaction."
+                           if connection.features.has_select_for_update else [project.pk])
