@@ -5,7 +5,12 @@ from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class UserOut(Schema):
+class UserOut(BaseModel):
+    """A plain pydantic model read with ``from_attributes``, as ``UserBriefOut``: it sits in
+    every comment and member of a page, where ninja's per-field getter cost more than the rest."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     email: str
     display_name: str

@@ -156,7 +156,7 @@ class RowReader:
 class RowWriter:
     """INSERT of model instances with the statement built once per model, not per call.
 
-    For the writes every board change makes (the task row, the event rows):
+    For the writes every board change makes (the task row, the event rows, a comment):
     ``Model.save`` and ``bulk_create`` compile the INSERT each time, and on
     PostgreSQL ``bulk_create`` sends the rows as arrays for ``UNNEST``; both
     cost several times what the database takes for one or two rows. Values go

@@ -87,7 +87,12 @@ class CommentIn(Schema):
     body: str = Field(min_length=1, max_length=50_000)
 
 
-class CommentOut(Schema):
+class CommentOut(BaseModel):
+    """A plain pydantic model (see ``TaskOut``): a page of 50 comments spent 2.6 ms of its
+    6.6 ms in ninja's per-field getter."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     task_id: uuid.UUID
     author: UserOut | None

@@ -40,6 +40,7 @@ from tasks.selectors import (
 _PLAIN_FIELDS = ("title", "description", "priority", "type", "due_date", "story_points")
 _NULLABLE_FIELDS = ("due_date", "story_points")
 _task_writer = RowWriter(Task)
+_comment_writer = RowWriter(Comment)
 
 
 def task_payload(task: Task) -> dict:
@@ -348,7 +349,7 @@ def task_delete(*, task_id: uuid.UUID, user) -> None:
 
 
 def _comment_payload(comment: Comment) -> dict:
-    return {"comment": CommentOut.from_orm(comment).model_dump(mode="json")}
+    return {"comment": CommentOut.model_validate(comment).model_dump(mode="json")}
 
 
 @write_transaction
@@ -358,7 +359,7 @@ def comment_create(*, task_id: uuid.UUID, user, body: str) -> Comment:
     now = timezone.now()
     comment = Comment(task=task, author=user, body=body, created_at=now, updated_at=now)
     comment.clean_fields(exclude=["task", "author"])
-    comment.save(force_insert=True)
+    _comment_writer.insert([comment])
     change = counters_apply(project_id=task.project_id, events=1)
     log_project_events(project=task.project, change=change, items=[("comment_added", _comment_payload(comment))],
                        actor=user)

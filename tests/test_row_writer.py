@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from realtime.models import Event
 from taskhub.db import RowWriter
-from tasks.models import Task
+from tasks.models import Comment, Task
 
 pytestmark = pytest.mark.django_db
 
@@ -64,6 +64,7 @@ def test_rows_beyond_the_backends_parameter_cap_go_in_batches(project, owner, mo
 def test_nothing_in_taskhub_listens_for_the_signals_the_writer_does_not_send():
     for signal in (pre_save, post_save):
         assert not signal.has_listeners(Task) and not signal.has_listeners(Event)
+        assert not signal.has_listeners(Comment)
 
 
 def test_nothing_to_insert_sends_nothing():
