@@ -76,6 +76,8 @@ def _coerce(model: type[Model], path: str, raw: str):
 
 
 def _value(obj, path: str):
+    if isinstance(obj, dict):
+        return obj[path]
     for part in path.split("__"):
         obj = getattr(obj, part)
     return obj
@@ -153,8 +155,13 @@ class PreparedPages:
 
         return page
 
-    def page(self, *, limit: int | None, cursor: str | None, **values) -> tuple[list, str | None]:
+    def page(self, *, limit: int | None, cursor: str | None, read: Callable | None = None,
+             **values) -> tuple[list, str | None]:
+        """``(items, next_cursor)``; ``read`` turns each fetched item (a ``values_list()`` tuple, say)
+        into the page's item, which then holds the ``order`` fields as attributes or keys."""
         limit = _check_limit(limit)
         after = _after(self.model, self._names, cursor) or [None] * len(self._names)
         items = self.query.fetch(limit=limit, **values, **{f"after_{i}": value for i, value in enumerate(after)})
+        if read is not None:
+            items = [read(item) for item in items]
         return _finish(items, self.order, limit)

@@ -12,7 +12,8 @@ compiles the queryset, and records where each sentinel landed in the SQL's
 parameters. ``fetch(**values)`` then puts the real values (converted by the
 named field, as the ORM's lookups convert them) in those places, runs the SQL,
 and turns the rows into model instances the way ``ModelIterable`` does:
-select_related objects, annotations and deferred fields included.
+select_related objects, annotations and deferred fields included. A
+``values_list()`` queryset gives its converted tuples, with no instances.
 
 Only what compiles to the same SQL whatever the values may be prepared:
 equality and range lookups on the named values, no ``__in`` lists, no
@@ -27,6 +28,7 @@ the parameters and none was written into the SQL text.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import uuid
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import DateTimeField, Field, IntegerField, Model, QuerySet, UUIDField
-from django.db.models.query import ModelIterable, get_related_populators
+from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
@@ -64,12 +66,13 @@ class _Compiled:
     slots: list[tuple[str, Field, list[int]]]  # (name, field, positions in params)
     compiler: object
     col_count: int | None  # rows are cut to this many columns (extra ORDER BY columns)
-    init_list: list[str]
-    model_start: int
-    model_end: int
-    from_db: Callable
-    populators: list
-    annotations: list[tuple[str, int]]
+    tuples: bool = False  # a values_list(): converted rows, no instances
+    init_list: list[str] = dataclasses.field(default_factory=list)
+    model_start: int = 0
+    model_end: int = 0
+    from_db: Callable | None = None
+    populators: list = dataclasses.field(default_factory=list)
+    annotations: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
 
 MAX_SHAPES = 512  # compiled variants kept per connection (page sizes times cursor and filter shapes)
@@ -84,8 +87,9 @@ class PreparedQuery:
         # One compilation per connection object (one per thread): a compiler is used only with its own connection.
         self._compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def fetch(self, **values) -> list[Model]:
-        """The instances ``list(build(**values))`` would give, in the same one query.
+    def fetch(self, **values) -> list:
+        """The instances (or, for a ``values_list()``, the tuples) ``list(build(**values))`` would give,
+        in the same one query.
 
         Keywords not named at construction are shape arguments (a page size, a
         flag): passed to ``build`` as given, and compiled once per distinct set.
@@ -123,9 +127,9 @@ class PreparedQuery:
     def _compile(self, values: dict) -> _Compiled:
         sentinels = {name: None if values[name] is None else _sentinel(field) for name, field in self.fields.items()}
         qs = self.build(**{**values, **sentinels})
-        if (qs._iterable_class is not ModelIterable or qs._prefetch_related_lookups or qs._known_related_objects
-                or qs.db != DEFAULT_DB_ALIAS):
-            raise ImproperlyConfigured("PreparedQuery takes a plain model queryset on the default database.")
+        if (qs._iterable_class not in (ModelIterable, ValuesListIterable) or qs._prefetch_related_lookups
+                or qs._known_related_objects or qs.db != DEFAULT_DB_ALIAS):
+            raise ImproperlyConfigured("PreparedQuery takes a model or values_list() queryset on the default database.")
         compiler = qs.query.get_compiler(using=qs.db)
         sql, params = compiler.as_sql()
         params = list(params)
@@ -141,6 +145,9 @@ class PreparedQuery:
             if str(sentinel) in sql or (isinstance(sentinel, uuid.UUID) and sentinel.hex in sql):
                 raise ImproperlyConfigured(f"PreparedQuery: {name} was written into the SQL text.")
             slots.append((name, field, positions))
+        if qs._iterable_class is ValuesListIterable:
+            return _Compiled(sql=sql, params=params, slots=slots, compiler=compiler, locks=False,
+                             col_count=compiler.col_count if compiler.has_extra_select else None, tuples=True)
         klass_info, select = compiler.klass_info, compiler.select
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         fetch_mode = qs._fetch_mode
@@ -159,6 +166,8 @@ class PreparedQuery:
     def _instances(compiled: _Compiled, rows: list) -> list[Model]:
         if compiled.col_count is not None:
             rows = [row[:compiled.col_count] for row in rows]
+        if compiled.tuples:
+            return list(compiled.compiler.results_iter([rows], tuple_expected=True))
         objs = []
         for row in compiled.compiler.results_iter([rows]):
             obj = compiled.from_db(DEFAULT_DB_ALIAS, compiled.init_list, row[compiled.model_start:compiled.model_end])

@@ -67,7 +67,7 @@ def task_list(request, project_id: uuid.UUID, params: Query[TaskFilter]):
         project=project, limit=params.limit, cursor=params.cursor, status_id=params.status,
         assignee_id=params.assignee, priority=params.priority, type=params.type, q=params.q, archived=params.archived,
     )
-    return {"items": [task_data(task) for task in items], "next_cursor": next_cursor}
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.post("/projects/{project_id}/tasks", response={201: TaskOut, **ERRORS})

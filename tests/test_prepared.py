@@ -21,6 +21,7 @@ from taskhub.pagination import paginate
 from taskhub.prepared import PreparedQuery
 from tasks import selectors as task_selectors
 from tasks.models import Task
+from tasks.schemas import task_data
 from tasks.services import task_create
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +83,8 @@ def test_a_none_value_compiles_a_variant_of_its_own(project, owner):
 
 
 def test_pages_match_paginate_for_every_shape(project, owner, editor, statuses):
-    """Filters present or not, with or without a cursor, any page size: the same pages as the ORM's ``paginate``."""
+    """Filters present or not, with or without a cursor, any page size: the same pages as the ORM's ``paginate``,
+    and each card equal to ``task_data`` of the task."""
     todo = statuses["todo"]
     for i in range(7):
         task_create(project_id=project.pk, user=owner, title=f"t{i}", status_id=todo.pk if i % 2 else None,
@@ -99,10 +101,11 @@ def test_pages_match_paginate_for_every_shape(project, owner, editor, statuses):
                 expected, expected_cursor = paginate(
                     task_selectors.task_list_for_project(project=project, **filters), order=order, limit=limit,
                     cursor=expected_cursor)
-                assert [t.pk for t in got] == [t.pk for t in expected], (filters, limit, len(seen))
+                # Cards read from rows: exactly task_data of the ORM's instances.
+                assert got == [task_data(t) for t in task_selectors.attach_project(expected, project)], (
+                    filters, limit, len(seen))
                 assert cursor == expected_cursor
-                assert all(t.project is project for t in got)
-                seen += [t.pk for t in got]
+                seen += [card["id"] for card in got]
                 if cursor is None:
                     break
             everything = task_selectors.task_list_for_project(project=project, **filters).order_by(*order)
