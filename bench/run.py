@@ -74,6 +74,12 @@ SERVERS = {
     "granian": (["{bin}/granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "4",
                  "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning", "--no-ws",
                  "taskhub.wsgi:application"], False),
+    # Variants for the comparison: one request at a time per process (no GIL shared by threads).
+    "granian-4x1": (["{bin}/granian", "--interface", "wsgi", "--workers", "4", "--blocking-threads", "1",
+                     "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning", "--no-ws",
+                     "taskhub.wsgi:application"], False),
+    "gunicorn-4": (["{bin}/gunicorn", "taskhub.wsgi:application", "-w", "4", "-b", "127.0.0.1:{port}",
+                    "--log-level", "warning"], False),
     "daphne": (["{bin}/daphne", "-b", "127.0.0.1", "-p", "{port}", "-v", "0", "taskhub.asgi:application"], True),
     "uvicorn": (["{bin}/uvicorn", "taskhub.asgi:application", "--host", "127.0.0.1", "--port", "{port}",
                  "--workers", "2", "--no-access-log", "--log-level", "warning"], True),
@@ -319,7 +325,7 @@ def analyze(args) -> None:
 
 
 def scenario_seed(args, seed, server, results):
-    for users in (50, 200):
+    for users in args.seed_users:
         analyze(args)
         specs = [{"kind": "seed", "seed": seed, "base": server.url, "token": seed["token"], "users": n,
                   "think": (0.1, 0.5), "duration": args.duration, "worker": i}
@@ -387,6 +393,13 @@ def scenario_servers(args, seed, results, metrics_dir):
                           "users": n, "worker": i} for i, n in enumerate(split(16, args.client_procs))]
                 records, wall, _ = drive(specs)
                 rows += [r for r in summarise(records, wall) if r["endpoint"] != "ALL"]
+            # The seed system's mix at 200 users: the load production setups are judged by.
+            specs = [{"kind": "seed", "seed": seed, "base": server.url, "token": seed["token"], "users": n,
+                      "think": (0.1, 0.5), "duration": args.short_duration, "worker": i}
+                     for i, n in enumerate(split(200, args.client_procs))]
+            records, wall, _ = drive(specs)
+            mix = [r for r in summarise(records, wall) if r["endpoint"] == "ALL"]
+            rows += [{**r, "endpoint": "seed mix 200 users"} for r in mix]
             print_table(f"Server comparison: {name}", rows)
             results.append({"scenario": "servers", "server": name, "rows": rows})
         finally:
@@ -624,6 +637,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30, help="seconds per seed-scenario run")
     parser.add_argument("--short-duration", type=float, default=10, help="seconds per fixed-concurrency run")
     parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--seed-users", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--socket-counts", type=int, nargs="+", default=[0, 1, 100, 1000])
     parser.add_argument("--socket-writes", type=int, default=1000)
     parser.add_argument("--socket-rate", type=float, default=20, help="most task creations per second there")
@@ -631,7 +645,8 @@ def main() -> None:
                         help="WebSocket frames per second the writes may cause (lowers the write rate)")
     parser.add_argument("--ws-nice", type=int, default=10,
                         help="CPU niceness of the WebSocket server: on a shared box the API gets the CPU first")
-    parser.add_argument("--compare", nargs="*", default=["gunicorn", "granian", "uvicorn", "daphne"],
+    parser.add_argument("--compare", nargs="*",
+                        default=["gunicorn", "gunicorn-4", "granian", "granian-4x1", "uvicorn", "daphne"],
                         help="servers for the comparison table (empty to skip)")
     parser.add_argument("--only", nargs="*", default=["servers", "seed", "create", "board", "sockets"])
     args = parser.parse_args()
