@@ -161,7 +161,12 @@ class PreparedPages:
         into the page's item, which then holds the ``order`` fields as attributes or keys."""
         limit = _check_limit(limit)
         after = _after(self.model, self._names, cursor) or [None] * len(self._names)
-        items = self.query.fetch(limit=limit, **values, **{f"after_{i}": value for i, value in enumerate(after)})
+        try:
+            items = self.query.fetch(limit=limit, **values, **{f"after_{i}": v for i, v in enumerate(after)})
+        except (ValueError, TypeError, DjangoValidationError) as exc:
+            if cursor:  # as paginate: a value the driver cannot send (a lone surrogate) is a bad cursor
+                raise _invalid_cursor() from exc
+            raise
         if read is not None:
             items = [read(item) for item in items]
         return _finish(items, self.order, limit)

@@ -7,7 +7,7 @@ took 3.3 ms of CPU, of which 1.1 ms building the queryset, 0.8 ms compiling it
 and 0.26 ms running its SQL.
 
 How: ``PreparedQuery(build, workspace_id=Workspace._meta.pk, ...)`` calls
-``build`` once per connection with a random sentinel for each named value,
+``build`` once (per backend and shape) with a random sentinel for each named value,
 compiles the queryset, and records where each sentinel landed in the SQL's
 parameters. ``fetch(**values)`` then puts the real values (converted by the
 named field, as the ORM's lookups convert them) in those places, runs the SQL,
@@ -23,7 +23,9 @@ compiled in as a constant). Whether each named value is ``None`` (the ORM
 compiles ``None`` to ``IS NULL``; a builder may leave its filter out) and
 any keyword not named at construction (a page size, a flag) select a
 variant, compiled once each. Compiling checks that every sentinel reached
-the parameters and none was written into the SQL text.
+the parameters and none was written into the SQL text; it cannot tell a
+value that is also used some other way (a named value must be used only as
+a lookup's value, or tested for ``None``).
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ import dataclasses
 import datetime
 import functools
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import DateTimeField, Field, IntegerField, Model, QuerySet, UUIDField
+from django.db.models.fetch_modes import FETCH_ONE
 from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
@@ -64,7 +66,7 @@ class _Compiled:
     params: list
     locks: bool  # select_for_update
     slots: list[tuple[str, Field, list[int]]]  # (name, field, positions in params)
-    compiler: object
+    columns: list  # the selected expressions, for the backend's converters
     col_count: int | None  # rows are cut to this many columns (extra ORDER BY columns)
     tuples: bool = False  # a values_list(): converted rows, no instances
     init_list: list[str] = dataclasses.field(default_factory=list)
@@ -75,17 +77,23 @@ class _Compiled:
     annotations: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
 
-MAX_SHAPES = 512  # compiled variants kept per connection (page sizes times cursor and filter shapes)
+MAX_SHAPES = 512  # compiled variants kept (page sizes times cursor and filter shapes); then it starts over
 
 
 class PreparedQuery:
-    """A queryset built by ``build(**values)``, compiled once per database connection."""
+    """A queryset built by ``build(**values)``, compiled once per process and backend.
+
+    What is kept holds no connection: under ASGI every request runs in a
+    thread of its own, with a connection object of its own, so anything tied
+    to one would be compiled again per request and would keep every such
+    connection alive. The threads share the compiled SQL (it depends only on
+    the backend); converters are looked up on the current connection.
+    """
 
     def __init__(self, build: Callable[..., QuerySet], **fields: Field):
         self.build = build
         self.fields = fields
-        # One compilation per connection object (one per thread): a compiler is used only with its own connection.
-        self._compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._compiled: dict[tuple, _Compiled] = {}
 
     def fetch(self, **values) -> list:
         """The instances (or, for a ``values_list()``, the tuples) ``list(build(**values))`` would give,
@@ -101,12 +109,13 @@ class PreparedQuery:
             raise TypeError(f"missing values for {sorted(missing)}")
         shape = tuple(sorted((name, value) for name, value in values.items() if name not in self.fields))
         shape += tuple(sorted(name for name in self.fields if values[name] is None))
-        per_connection = self._compiled.setdefault(connections[DEFAULT_DB_ALIAS], {})
-        compiled = per_connection.get(shape)
+        shape = (connection.vendor, *shape)
+        compiled = self._compiled.get(shape)
         if compiled is None:
-            if len(per_connection) >= MAX_SHAPES:
-                per_connection.clear()
-            compiled = per_connection[shape] = self._compile(values)
+            if len(self._compiled) >= MAX_SHAPES:
+                self._compiled.clear()
+            # Two threads may compile the same shape at once; both results are equal, either is kept.
+            compiled = self._compiled[shape] = self._compile(values)
         if compiled.locks and connection.get_autocommit():
             # What the ORM checks when it compiles a locking read, checked here on every run.
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
@@ -145,16 +154,22 @@ class PreparedQuery:
             if str(sentinel) in sql or (isinstance(sentinel, uuid.UUID) and sentinel.hex in sql):
                 raise ImproperlyConfigured(f"PreparedQuery: {name} was written into the SQL text.")
             slots.append((name, field, positions))
+        columns = [column[0] for column in compiler.select[:compiler.col_count]]
+        if compiler.has_composite_fields(columns):
+            raise ImproperlyConfigured("PreparedQuery does not read composite primary keys.")
+        col_count = compiler.col_count if compiler.has_extra_select else None
         if qs._iterable_class is ValuesListIterable:
-            return _Compiled(sql=sql, params=params, slots=slots, compiler=compiler, locks=False,
-                             col_count=compiler.col_count if compiler.has_extra_select else None, tuples=True)
+            return _Compiled(sql=sql, params=params, slots=slots, columns=columns, locks=False, col_count=col_count,
+                             tuples=True)
+        if qs._fetch_mode is not FETCH_ONE:  # other modes keep per-query state (peers) in the populators
+            raise ImproperlyConfigured("PreparedQuery reads with the default fetch mode only.")
         klass_info, select = compiler.klass_info, compiler.select
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         fetch_mode = qs._fetch_mode
         return _Compiled(
-            sql=sql, params=params, slots=slots, compiler=compiler,
+            sql=sql, params=params, slots=slots, columns=columns,
             locks=qs.query.select_for_update and connection.features.has_select_for_update,
-            col_count=compiler.col_count if compiler.has_extra_select else None,
+            col_count=col_count,
             init_list=[column[0].target.attname for column in select[start:end]],
             model_start=start, model_end=end,
             from_db=_from_db(klass_info["model"], fetch_mode),
@@ -166,10 +181,11 @@ class PreparedQuery:
     def _instances(compiled: _Compiled, rows: list) -> list[Model]:
         if compiled.col_count is not None:
             rows = [row[:compiled.col_count] for row in rows]
+        rows = _converted(compiled.columns, rows)
         if compiled.tuples:
-            return list(compiled.compiler.results_iter([rows], tuple_expected=True))
+            return [tuple(row) for row in rows]
         objs = []
-        for row in compiled.compiler.results_iter([rows]):
+        for row in rows:
             obj = compiled.from_db(DEFAULT_DB_ALIAS, compiled.init_list, row[compiled.model_start:compiled.model_end])
             for populator in compiled.populators:
                 populator.populate(row, obj)
@@ -179,10 +195,32 @@ class PreparedQuery:
         return objs
 
 
+def _converted(columns: list, rows: list) -> list:
+    """``rows`` through the backend's and the fields' converters, as ``SQLCompiler.results_iter`` applies them."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    converters = []
+    for index, expression in enumerate(columns):
+        found = conn.ops.get_db_converters(expression) + expression.get_db_converters(conn)
+        if found:
+            converters.append((index, expression, found))
+    if not converters:
+        return rows
+    out = []
+    for row in rows:
+        row = list(row)
+        for index, expression, found in converters:
+            value = row[index]
+            for convert in found:
+                value = convert(value, expression, conn)
+            row[index] = value
+        out.append(row)
+    return out
+
+
 def _aware(field: Field, value):
-    # The ORM's DateTimeField lookups make naive values aware (with a warning); do the same.
+    # The ORM's DateTimeField lookups make naive values aware in the default time zone (with a warning).
     if isinstance(field, DateTimeField) and isinstance(value, datetime.datetime) and timezone.is_naive(value):
-        return timezone.make_aware(value)
+        return timezone.make_aware(value, timezone.get_default_timezone())
     return value
 
 

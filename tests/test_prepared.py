@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import gc
+import threading
 import uuid
+import weakref
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Q
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
@@ -59,7 +62,7 @@ def test_rows_match_the_querysets_own(project, owner, editor, viewer):
     assert len(prepared.fetch(reporter_id=owner.pk, since=since)) == 3
 
 
-def test_compiles_once_per_connection_then_runs_one_statement(project, owner, monkeypatch):
+def test_compiles_once_then_runs_one_statement(project, owner, monkeypatch):
     prepared = PreparedQuery(lambda project_id: Project.objects.filter(pk=project_id), project_id=Project._meta.pk)
     prepared.fetch(project_id=uuid.uuid4())
     compiled = []
@@ -69,6 +72,29 @@ def test_compiles_once_per_connection_then_runs_one_statement(project, owner, mo
         assert [p.pk for p in prepared.fetch(project_id=project.pk)] == [project.pk]
         assert prepared.fetch(project_id=uuid.uuid4()) == []
     assert compiled == [] and len(queries) == 2
+
+
+def test_another_threads_connection_reuses_it_and_is_not_kept(monkeypatch):
+    """Under ASGI each request runs in a new thread with a new connection object: no compiling again
+    for it, and nothing kept that would hold that connection (and its database session) alive."""
+    prepared = PreparedQuery(lambda project_id: Project.objects.filter(pk=project_id), project_id=Project._meta.pk)
+    prepared.fetch(project_id=uuid.uuid4())
+    compiled, seen = [], {}
+    real_as_sql = SQLCompiler.as_sql
+    monkeypatch.setattr(SQLCompiler, "as_sql", lambda self, *a, **kw: compiled.append(1) or real_as_sql(self, *a, **kw))
+
+    def request():
+        seen["wrapper"] = weakref.ref(connections["default"])
+        seen["rows"] = prepared.fetch(project_id=uuid.uuid4())
+        connections["default"].close()
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    thread.join()
+    del thread
+    gc.collect()
+    assert seen["rows"] == [] and compiled == []
+    assert seen["wrapper"]() is None
 
 
 def test_a_none_value_compiles_a_variant_of_its_own(project, owner):
@@ -190,7 +216,8 @@ def test_locking_reads_send_the_orms_own_statement(project, owner, statuses):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_locking_read_outside_a_transaction_fails_as_the_orms_does(project):
-    """The ORM refuses ``select_for_update`` in autocommit where the backend locks; so does the prepared read."""
+    """The ORM refuses ``select_for_update`` in autocommit where the backend locks (PostgreSQL); so does the
+    prepared read. Where it does not lock (SQLite), both run the read."""
     def orm():
         return list(Project.objects.filter(pk=project.pk).select_for_update())
 

@@ -1176,6 +1176,7 @@ BAD_CURSORS = [
     "!!!", "abc", _b64({"a": 1}), _b64(["only-one"]), _b64([1, 2]), _b64(["x", "y"]), _b64(["2020-01-01", "y"]),
     _b64(["2020-01-01T00:00:00+00:00", "not-a-uuid"]),
     _b64(["a\u0000b", new_id()]), _b64(["x", "y", "z"]), base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    _b64(["\ud800", new_id()]),  # a lone surrogate: valid JSON, but no driver can send it
 ]
 
 
