@@ -372,10 +372,7 @@ def comment_get_for_member(*, comment_id: uuid.UUID, user, for_update: bool = Fa
 
 
 
-_CARD_TASK = RowReader(Task, [
-    "id", "number", "title", "description", "status_id", "priority", "type", "story_points", "due_date", "parent_id",
-    "rank", "version", "created_at", "updated_at", "completed_at", "archived_at",
-])
+_CARD_TASK = RowReader(Task, CARD_VALUES[:16])  # the task's own columns; card_reader takes the rest from the join
 _CARD_PERSON = RowReader(User, ["id", "display_name"])
 
 
@@ -398,10 +395,6 @@ _BOARD_STATUSES = PreparedQuery(
     lambda project_id: Status.objects.filter(project_id=project_id).order_by("position", "id"),
     project_id=Project._meta.pk,
 )
-
-
-def _person(values: list) -> dict | None:
-    return None if values[0] is None else {"id": values[0], "display_name": values[1]}
 
 
 def board_columns(*, project: Project, per_column: int) -> list[Status]:
@@ -429,22 +422,15 @@ def board_columns(*, project: Project, per_column: int) -> list[Status]:
         cursor.execute(_cards_sql(len(statuses)), params)
         rows = cursor.fetchall()
     by_status: dict = {status.pk: [] for status in statuses}
-    columns = {status.pk: {"id": status.pk, "name": status.name, "group": status.group} for status in statuses}
+    columns = {status.pk: status for status in statuses}
     people = len(_CARD_TASK)
     tasks = _CARD_TASK.rows(rows)
     assignees = _CARD_PERSON.rows(rows, people)
     reporters = _CARD_PERSON.rows(rows, people + len(_CARD_PERSON))
+    read = card_reader(project)
     for task, assignee, reporter in zip(tasks, assignees, reporters, strict=True):
-        (id_, number, title, description, status_id, priority, type_, story_points, due_date, parent_id, rank,
-         version, created_at, updated_at, completed_at, archived_at) = task
-        by_status[status_id].append({
-            "id": id_, "key": f"{project.key}-{number}", "project_id": project.pk, "title": title,
-            "description": description, "status": columns[status_id], "assignee": _person(assignee),
-            "reporter": _person(reporter), "priority": priority, "type": type_, "story_points": story_points,
-            "due_date": due_date, "parent_id": parent_id, "rank": rank, "version": version,
-            "created_at": created_at, "updated_at": updated_at, "completed_at": completed_at,
-            "archived_at": archived_at,
-        })
+        status = columns[task[4]]  # status_id
+        by_status[status.pk].append(read((*task, status.name, status.group, *assignee, *reporter)))
     per_group: dict[str, list[Status]] = {}
     for status in statuses:
         per_group.setdefault(status.group, []).append(status)
