@@ -155,7 +155,7 @@ def project_get_for_member(
     reads that hit the counts cache skip it and stay at one query.
     ``with_people=False`` skips the lead, creator and override author, for
     reads of the project's children that only need the access check and the
-    project's own columns (three joins fewer to compile: 8 -> 5.5 ms in process).
+    project's own columns (three joins fewer to run and three people fewer to build).
     """
     prepared = _PROJECT_FOR_MEMBER[with_counters, with_people, for_update]
     if for_update:

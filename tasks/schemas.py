@@ -88,8 +88,8 @@ class CommentIn(Schema):
 
 
 class CommentOut(BaseModel):
-    """A plain pydantic model (see ``TaskOut``): a page of 50 comments spent 2.6 ms of its
-    6.6 ms in ninja's per-field getter."""
+    """A plain pydantic model (see ``TaskOut``): in a profile of a 50-comment page, ninja's
+    per-field getter took 40% of the operation's time."""
 
     model_config = ConfigDict(from_attributes=True)
 
