@@ -7,8 +7,11 @@ counts, task numbers and event sequence numbers change.
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -16,6 +19,7 @@ from django.utils import timezone
 from projects import cache as counts_cache
 from projects.models import COUNT_FIELDS, Project, ProjectCounters, derived_status
 from realtime import events as event_log
+from taskhub.db import RowWriter
 from taskhub.errors import NotFound
 
 # --- counters --------------------------------------------------------------------
@@ -60,6 +64,93 @@ class CountersChange:
         return items
 
 
+@dataclass(frozen=True)
+class _Update:
+    """The counters ``UPDATE`` of one write, as SQL, and how its ``RETURNING`` row reads back.
+
+    Its ``RETURNING`` list is the counts, ``last_number`` and ``last_seq``, then,
+    when the derived status is tracked, that status before and after for the
+    one-statement form of ``counters_log`` (from the row's new values, which
+    is what ``RETURNING`` sees); ``first_seq_sql`` is the write's first
+    reserved seq in that statement.
+    """
+
+    sql: str
+    delta: tuple[tuple[str, int], ...]
+    events: int
+    track_status: bool
+    first_seq_sql: str
+
+    @property
+    def counts_changed(self) -> bool:
+        return bool(self.delta)
+
+    @classmethod
+    @functools.cache
+    def build(cls, vendor: str, delta: tuple[tuple[str, int], ...], events: int, take_number: bool,
+              track_status: bool) -> _Update:
+        # ``vendor`` is only part of the cache key: quoting differs between backends.
+        given = dict(delta)
+        table = connection.ops.quote_name(ProjectCounters._meta.db_table)
+        sets = [f"{name} = {name} + {given[name]}" for name in COUNT_FIELDS if name in given]
+        if take_number:
+            sets.append("last_number = last_number + 1")
+        tracked = bool(given) and track_status
+        fixed = events + (1 if given else 0)
+        seq_increment = str(fixed)
+        new_status = _derived_status_sql(lambda name: name)
+        old_status = _derived_status_sql(lambda name: f"({name} - {given.get(name, 0)})")
+        if tracked:
+            before = _derived_status_sql(lambda name: name)
+            after = _derived_status_sql(lambda name: f"({name} + {given.get(name, 0)})")
+            seq_increment += f" + CASE WHEN ({before}) <> ({after}) THEN 1 ELSE 0 END"
+        sets.append(f"last_seq = last_seq + {seq_increment}")
+        sets.append("updated_at = %s")
+        returning = [*COUNT_FIELDS, "last_number", "last_seq"]
+        if tracked:
+            returning += [f"{old_status} AS old_status", f"{new_status} AS new_status"]
+        sql = f"UPDATE {table} SET {', '.join(sets)} WHERE project_id = %s RETURNING {', '.join(returning)}"
+        first_seq = f"c.last_seq - {fixed - 1}"
+        if tracked:
+            first_seq += " - (c.old_status <> c.new_status)::int"
+        return cls(sql=sql, delta=delta, events=events, track_status=tracked, first_seq_sql=first_seq)
+
+    @staticmethod
+    def params(project_id) -> list:
+        return [
+            ProjectCounters._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection),
+            ProjectCounters._meta.get_field("project").get_db_prep_value(project_id, connection),
+        ]
+
+    def change(self, project_id, row) -> CountersChange:
+        """The ``CountersChange`` of the returned row; the cached counts are refreshed after commit."""
+        if row is None:
+            raise NotFound("Project not found.")
+        delta = dict(self.delta)
+        counts = dict(zip(COUNT_FIELDS, (int(v) for v in row[: len(COUNT_FIELDS)]), strict=True))
+        old_counts = {name: counts[name] - delta.get(name, 0) for name in COUNT_FIELDS}
+        status_changed = self.track_status and derived_status(old_counts) != derived_status(counts)
+        reserved = self.events + int(self.counts_changed) + int(status_changed)
+        last_seq = int(row[len(COUNT_FIELDS) + 1])
+        change = CountersChange(
+            project_id=project_id,
+            counts=counts,
+            old_counts=old_counts,
+            last_number=int(row[len(COUNT_FIELDS)]),
+            last_seq=last_seq,
+            first_seq=last_seq - reserved + 1,
+            counts_changed=self.counts_changed,
+            status_changed=status_changed,
+        )
+        transaction.on_commit(lambda: counts_cache.counts_set_if_newer(project_id, last_seq, counts))
+        return change
+
+
+def _update_for(events: int, delta: dict[str, int] | None, take_number: bool, track_status: bool) -> _Update:
+    key = tuple((name, int(value)) for name, value in sorted((delta or {}).items()) if value)
+    return _Update.build(connection.vendor, key, events, take_number, track_status)
+
+
 def counters_apply(
     *,
     project_id: uuid.UUID,
@@ -79,49 +170,13 @@ def counters_apply(
     ``project_status_changed`` exactly when the derived status changes; that
     last one is decided in SQL from the old and new values under the lock.
     The caller appends the events in that order starting at ``first_seq``.
+    ``counters_log`` does this and the events' INSERT together.
     """
-    delta = {name: int(value) for name, value in (delta or {}).items() if value}
-    table = connection.ops.quote_name(ProjectCounters._meta.db_table)
-    sets = [f"{name} = {name} + {delta[name]}" for name in COUNT_FIELDS if name in delta]
-    if take_number:
-        sets.append("last_number = last_number + 1")
-    counts_changed = bool(delta)
-    seq_increment = str(events + (1 if counts_changed else 0))
-    if counts_changed and track_status:
-        old = _derived_status_sql(lambda name: name)
-        new = _derived_status_sql(lambda name: f"({name} + {delta.get(name, 0)})")
-        seq_increment += f" + CASE WHEN ({old}) <> ({new}) THEN 1 ELSE 0 END"
-    sets.append(f"last_seq = last_seq + {seq_increment}")
-    sets.append("updated_at = %s")
-    sql = (
-        f"UPDATE {table} SET {', '.join(sets)} WHERE project_id = %s "
-        f"RETURNING {', '.join(COUNT_FIELDS)}, last_number, last_seq"
-    )
+    update = _update_for(events, delta, take_number, track_status)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [
-            ProjectCounters._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection),
-            ProjectCounters._meta.get_field("project").get_db_prep_value(project_id, connection),
-        ])
+        cursor.execute(update.sql, update.params(project_id))
         row = cursor.fetchone()
-    if row is None:
-        raise NotFound("Project not found.")
-    counts = dict(zip(COUNT_FIELDS, (int(v) for v in row[: len(COUNT_FIELDS)]), strict=True))
-    old_counts = {name: counts[name] - delta.get(name, 0) for name in COUNT_FIELDS}
-    status_changed = counts_changed and track_status and derived_status(old_counts) != derived_status(counts)
-    reserved = events + int(counts_changed) + int(status_changed)
-    last_seq = int(row[-1])
-    change = CountersChange(
-        project_id=project_id,
-        counts=counts,
-        old_counts=old_counts,
-        last_number=int(row[-2]),
-        last_seq=last_seq,
-        first_seq=last_seq - reserved + 1,
-        counts_changed=counts_changed,
-        status_changed=status_changed,
-    )
-    transaction.on_commit(lambda: counts_cache.counts_set_if_newer(project_id, last_seq, counts))
-    return change
+    return update.change(project_id, row)
 
 
 def log_project_events(
@@ -138,3 +193,179 @@ def log_project_events(
     )
 
 
+
+
+# --- the whole write in one statement ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FromCounters:
+    """A value that the write's counters ``UPDATE`` decides: a new task's number, its rank, its key.
+
+    In ``counters_log``'s one statement it is computed by the database from
+    ``c``, the ``UPDATE``'s returned row (``sql`` with ``params``); on return,
+    and on backends without that statement, it is ``value(change)``. The two
+    must agree, which the tests check.
+    """
+
+    sql: str
+    params: tuple
+    value: Callable[[CountersChange], Any]
+
+
+def counters_log(
+    *,
+    project: Project,
+    items: list[tuple[str, dict]],
+    actor,
+    delta: dict[str, int] | None = None,
+    take_number: bool = False,
+    track_status: bool = True,
+    rows: Sequence[tuple[RowWriter, Any]] = (),
+) -> CountersChange:
+    """``counters_apply``, the INSERT of ``rows`` and ``log_project_events``, in one statement on PostgreSQL.
+
+    Why: the ``UPDATE`` takes the project's row lock, and every round trip
+    between it and the COMMIT holds that lock. With the ``UPDATE``, the rows
+    and the events sent as separate statements, a task creation held it for
+    three round trips (and as many waits for the GIL under a threaded server);
+    at 16 clients the pg_stat_activity samples showed most backends waiting
+    for it. As ``WITH c AS (UPDATE ... RETURNING ...) INSERT ... SELECT ...
+    FROM c`` it is held for one statement and the COMMIT, as in the minimal
+    view that does only the INSERT and the UPDATE.
+
+    ``rows`` are ``(writer, instance)`` pairs inserted in the same statement;
+    the instances' attributes, and the items' data (to one level of nesting),
+    may hold ``FromCounters`` values, which are replaced by their values on
+    return. Elsewhere (SQLite) the same writes go out one after the other.
+    """
+    update = _update_for(len(items), delta, take_number, track_status)
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(update.sql, update.params(project.pk))
+            change = update.change(project.pk, cursor.fetchone())
+        for writer, obj in rows:
+            _resolve_instance(obj, change)
+            writer.insert([obj])
+        log_project_events(project=project, change=change, items=_resolve_items(items, change), actor=actor)
+        return change
+
+    template = event_log.build(workspace_id=project.workspace_id, project_id=project.pk, first_seq=None,
+                               items=[("", None)], actor_id=actor.pk if actor else None)[0]
+    row_exprs = [{attname: value for attname, value in vars(obj).items() if isinstance(value, FromCounters)}
+                 for _writer, obj in rows]
+    split = [(event_type, *_split_data(data)) for event_type, data in items]
+    sql = _statement_sql(
+        update,
+        tuple((writer, tuple((attname, value.sql) for attname, value in exprs.items()))
+              for (writer, _obj), exprs in zip(rows, row_exprs, strict=True)),
+        tuple(tuple((path, leaf.sql) for path, leaf in leaves) for _type, _plain, leaves in split),
+    )
+    params = update.params(project.pk)
+    for (writer, obj), exprs in zip(rows, row_exprs, strict=True):
+        params += writer.select_params(obj, {attname: value.params for attname, value in exprs.items()})
+    if split or update.counts_changed:
+        params += event_log.writer.select_params(template, _EVENT_EXPRS)
+        data_field = template._meta.get_field("data")
+        for event_type, plain, leaves in split:
+            params += [event_type, data_field.get_db_prep_save(plain, connection)]
+            for path, leaf in leaves:
+                params += [list(path), *leaf.params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        change = update.change(project.pk, cursor.fetchone())
+    for _writer, obj in rows:
+        _resolve_instance(obj, change)
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    events = event_log.build(workspace_id=project.workspace_id, project_id=project.pk, first_seq=change.first_seq,
+                             items=_resolve_items(items, change) + change.trailing_items(),
+                             actor_id=template.actor_id, now=template.created_at)
+    event_log.publish_after_commit(events)
+    return change
+
+
+# The event columns that ``counters_log``'s statement computes (they take no parameters).
+_EVENT_EXPRS = {"seq": (), "type": (), "data": ()}
+
+
+@functools.lru_cache(maxsize=256)
+def _statement_sql(update: _Update, rows: tuple, leaves: tuple) -> str:
+    """The text of ``counters_log``'s statement for one shape of write (built once: it is long).
+
+    ``rows`` is ``((writer, ((attname, sql), ...)), ...)``, ``leaves`` the
+    ``((path, sql), ...)`` of each item's ``FromCounters`` values.
+    """
+    ctes = [f"c AS ({update.sql})"]
+    for index, (writer, exprs) in enumerate(rows):
+        ctes.append(f"r{index} AS ({writer.select_sql(exprs, source='c')})")
+    if leaves or update.counts_changed:
+        ctes.append(f"e AS ({_events_sql(update, leaves)})")
+    returned = ", ".join((*COUNT_FIELDS, "last_number", "last_seq"))
+    return f"WITH {', '.join(ctes)} SELECT {returned} FROM c"
+
+
+def _events_sql(update: _Update, leaves: tuple) -> str:
+    """``INSERT INTO <events> ... SELECT ... FROM c``: the items, then the trailing events, numbered from ``c``.
+
+    Each item is a row of a ``VALUES`` list, ``(n, %s type, %s data)``, its data
+    completed in the database where it holds ``FromCounters`` values.
+    """
+    values = []
+    for n, item_leaves in enumerate(leaves):
+        data = "%s::jsonb"
+        for _path, sql in item_leaves:
+            data = f"jsonb_set({data}, %s::text[], to_jsonb({sql}))"
+        values.append(f"({n}, %s::text, {data})")
+    where = ""
+    if update.counts_changed:
+        counts = ", ".join(f"'{name}', c.{name}" for name in COUNT_FIELDS)
+        values.append(
+            f"({len(leaves)}, 'project_counts_changed', jsonb_build_object('counts', jsonb_build_object({counts})))"
+        )
+        if update.track_status:
+            values.append(
+                f"({len(leaves) + 1}, 'project_status_changed', jsonb_build_object("
+                "'old', c.old_status, 'new', c.new_status, 'derived', c.new_status, 'override', NULL))"
+            )
+            where = f"v.n <= {len(leaves)} OR c.old_status <> c.new_status"
+    exprs = (("seq", f"{update.first_seq_sql} + v.n"), ("type", "v.type"), ("data", "v.data"))
+    # The VALUES list, and so its parameters, comes after the select list's.
+    source = f"c CROSS JOIN LATERAL (VALUES {', '.join(values)}) AS v (n, type, data)"
+    return event_log.writer.select_sql(exprs, source=source, where=where)
+
+
+def _split_data(data):
+    """``data`` with its ``FromCounters`` leaves set to None, and ``[(path, leaf)]``."""
+    if not isinstance(data, dict):
+        return data, []
+    plain, leaves = {}, []
+    for key, value in data.items():
+        if isinstance(value, FromCounters):
+            plain[key] = None
+            leaves.append(((key,), value))
+        elif isinstance(value, dict) and any(isinstance(v, FromCounters) for v in value.values()):
+            plain[key] = {k: None if isinstance(v, FromCounters) else v for k, v in value.items()}
+            leaves += [((key, k), v) for k, v in value.items() if isinstance(v, FromCounters)]
+        else:
+            plain[key] = value
+    return plain, leaves
+
+
+def _resolve_items(items, change: CountersChange) -> list[tuple[str, dict]]:
+    resolved = []
+    for event_type, data in items:
+        plain, leaves = _split_data(data)
+        for path, leaf in leaves:
+            target = plain
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = leaf.value(change)
+        resolved.append((event_type, plain))
+    return resolved
+
+
+def _resolve_instance(obj, change: CountersChange) -> None:
+    for attname, value in list(vars(obj).items()):
+        if isinstance(value, FromCounters):
+            setattr(obj, attname, value.value(change))

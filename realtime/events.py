@@ -8,6 +8,7 @@ imports no domain app; the Event model refers to projects by string label.
 from __future__ import annotations
 
 import contextvars
+import datetime
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -27,7 +28,7 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("taskhub_re
 Hook = Callable[[list[tuple[dict, list[str]]]], None]
 _after_commit_hooks: list[Hook] = []
 
-_writer = RowWriter(Event)
+writer = RowWriter(Event)
 
 
 def add_after_commit_hook(hook: Hook) -> None:
@@ -94,9 +95,26 @@ def record(
     the project's. After commit the envelopes are handed to the publisher; a
     rolled-back write therefore never reaches a socket.
     """
-    now = timezone.now()
+    events = build(workspace_id=workspace_id, project_id=project_id, first_seq=first_seq, items=items,
+                   actor_id=actor_id)
+    writer.insert(events)
+    publish_after_commit(events, audience)
+    return events
+
+
+def build(
+    *,
+    workspace_id: uuid.UUID,
+    project_id: uuid.UUID | None,
+    first_seq: int | None,
+    items: Sequence[tuple[str, dict]],
+    actor_id: uuid.UUID | None,
+    now: datetime.datetime | None = None,
+) -> list[Event]:
+    """The unsaved ``Event`` rows of ``items``, numbered from ``first_seq`` (see ``record``)."""
+    now = now or timezone.now()
     request_id = request_id_var.get()
-    events = [
+    return [
         Event(
             workspace_id=workspace_id,
             project_id=project_id,
@@ -109,12 +127,14 @@ def record(
         )
         for offset, (event_type, data) in enumerate(items)
     ]
-    _writer.insert(events)
+
+
+def publish_after_commit(events: Sequence[Event], audience: Sequence[str] = ()) -> None:
+    """Hand the envelopes of ``events`` (written in this transaction) to the hooks once it commits."""
     if _after_commit_hooks:
         groups = list(audience)
         envelopes = [(envelope(event), groups) for event in events]
         transaction.on_commit(lambda: _run_hooks(envelopes))
-    return events
 
 
 def _run_hooks(envelopes: list[tuple[dict, list[str]]]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Sequence
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connection, connections, transaction
@@ -193,3 +194,39 @@ class RowWriter:
         for obj in objs:
             obj._state.adding = False
             obj._state.db = connection.alias
+
+    def select_sql(self, exprs: tuple[tuple[str, str], ...], *, source: str, where: str = "") -> str:
+        """``INSERT ... SELECT`` of one row from ``source`` (PostgreSQL, inside a ``WITH``).
+
+        ``exprs`` gives the SQL of the columns whose values come from
+        ``source``, as ``(attname, sql)`` pairs; the other values are
+        parameters (``select_params``), cast to their column's type, since a
+        parameter in a select list has no type of its own to be assigned from.
+        """
+        given = dict(exprs)
+        quote = connection.ops.quote_name
+        select = [given.get(field.attname) or f"%s::{cast_type(field)}" for field in self.fields]
+        sql = (f"INSERT INTO {quote(self.model._meta.db_table)} "
+               f"({', '.join(quote(field.column) for field in self.fields)}) "
+               f"SELECT {', '.join(select)} FROM {source}")
+        return f"{sql} WHERE {where}" if where else sql
+
+    def select_params(self, obj, exprs_params: dict[str, Sequence]) -> list:
+        """The parameters of ``select_sql`` for ``obj``: each computed column's own, or the field's value."""
+        params = []
+        for field in self.fields:
+            given = exprs_params.get(field.attname)
+            if given is not None:
+                params += given
+            else:
+                params.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
+        return params
+
+
+def cast_type(field) -> str:
+    """The column type of ``field`` for a cast, without a length: ``varchar``, not ``varchar(200)``.
+
+    An explicit cast to ``varchar(200)`` would cut a longer value short; cast to
+    ``varchar``, the value is still checked against the column when assigned.
+    """
+    return re.sub(r"\(.*\)", "", field.db_type(connection)).strip()

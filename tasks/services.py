@@ -1,10 +1,11 @@
 """Writes to tasks and comments.
 
 Each service is one transaction shaped like DESIGN.md's write path: a locking
-read that also checks access, the row write, one ``counters_apply`` (counts,
-task number and event sequence in a single ``UPDATE ... RETURNING``), and one
-INSERT of the events. The counters row is the project's hot lock, so it is
-taken as late as possible.
+read that also checks access, the row write, then ``counters_log``: counts,
+task number and event sequence in a single ``UPDATE ... RETURNING``, and the
+INSERT of the events (on PostgreSQL in the same statement). The counters row
+is the project's hot lock, so it is taken as late as possible, in the last
+statement before the COMMIT.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 from django.db.models import F
 from django.utils import timezone
 
-from projects.counters import counters_apply, log_project_events
+from projects.counters import FromCounters, counters_apply, counters_log, log_project_events
 from projects.models import Project, StatusGroup
 from projects.schemas import ProjectOut
 from projects.selectors import assignable_member, can_edit_tasks, require
@@ -97,6 +98,7 @@ def task_create(
     3. ``UPDATE counters ... RETURNING`` (number, sequence, counts; takes the row lock);
     4. ``INSERT`` the task;
     5. ``INSERT`` the events.
+    On PostgreSQL 3-5 are one statement (``counters_log``): 2 queries, 3 with an assignee.
     """
     status = status_get_for_task_create(project_id=project_id, user=user, status_id=status_id, parent_id=parent_id)
     project = status.project
@@ -114,19 +116,27 @@ def task_create(
         completed_at=now if status.group == StatusGroup.DONE else None,
     )
     task.clean_fields(exclude=[f.name for f in Task._meta.fields if f.name not in _PLAIN_FIELDS])
-    # Everything above runs before the hot row lock is taken.
-    change = counters_apply(
-        project_id=project.pk,
-        events=1,
+    # The number, and so the rank and the key, come from the counters row, in the statement that
+    # takes its lock (``counters_log``); everything else, the payload included, is ready before.
+    core = ranks.after(status.last_rank)
+    task.number, task.rank = 0, core
+    payload = task_payload(task)
+    number = FromCounters("c.last_number", (), lambda change: change.last_number)
+    rank = FromCounters(f"(%s::text || {ranks.suffix_sql('c.last_number')})", (core,),
+                        lambda change: ranks.with_suffix(core, change.last_number))
+    payload["key"] = FromCounters("(%s::text || c.last_number::text)", (f"{project.key}-",),
+                                  lambda change: f"{project.key}-{change.last_number}")
+    payload["rank"] = rank
+    task.number, task.rank = number, rank
+    counters_log(
+        project=project,
+        items=[("task_created", {"task": payload})],
+        actor=user,
         delta={"total": 1, status.group: 1},
         take_number=True,
         track_status=project.active_override() is None,
+        rows=[(_task_writer, task)],
     )
-    task.number = change.last_number
-    task.rank = ranks.with_suffix(ranks.after(status.last_rank), task.number)
-    _task_writer.insert([task])
-    log_project_events(project=project, change=change, items=[("task_created", {"task": task_payload(task)})],
-                       actor=user)
     return task
 
 
@@ -196,15 +206,13 @@ def task_update(*, task_id: uuid.UUID, user, fields: dict, if_match: int | None 
     task.version += 1
     task.updated_at = now
     task.save(update_fields=update_fields)
-    change = counters_apply(
-        project_id=project.pk, events=1, delta=delta, track_status=project.active_override() is None
-    )
     if moved_from is not None:
         item = ("task_moved", {"task": task_payload(task), "from_status_id": str(moved_from),
                                "to_status_id": str(task.status_id)})
     else:
         item = ("task_updated", {"task": task_payload(task)})
-    log_project_events(project=project, change=change, items=[item], actor=user)
+    counters_log(project=project, items=[item], actor=user, delta=delta,
+                 track_status=project.active_override() is None)
     return task
 
 
@@ -259,12 +267,10 @@ def task_move(
     task.version += 1
     task.updated_at = now
     task.save(update_fields=["status", "rank", "completed_at", "version", "updated_at"])
-    change = counters_apply(
-        project_id=project.pk, events=1, delta=delta, track_status=project.active_override() is None
-    )
     item = ("task_moved", {"task": task_payload(task), "from_status_id": str(from_status_id),
                            "to_status_id": str(task.status_id)})
-    log_project_events(project=project, change=change, items=[item], actor=user)
+    counters_log(project=project, items=[item], actor=user, delta=delta,
+                 track_status=project.active_override() is None)
     return task
 
 
@@ -280,12 +286,8 @@ def task_archive(*, task_id: uuid.UUID, user) -> Task:
     task.updated_at = now
     task.save(update_fields=["archived_at", "version", "updated_at"])
     project = task.project
-    change = counters_apply(
-        project_id=project.pk, events=1, delta={"total": -1, task.status.group: -1},
-        track_status=project.active_override() is None,
-    )
-    log_project_events(project=project, change=change, items=[("task_archived", {"task": task_payload(task)})],
-                       actor=user)
+    counters_log(project=project, items=[("task_archived", {"task": task_payload(task)})], actor=user,
+                 delta={"total": -1, task.status.group: -1}, track_status=project.active_override() is None)
     return task
 
 
@@ -337,12 +339,8 @@ def task_delete(*, task_id: uuid.UUID, user) -> None:
     delta = {} if task.archived_at is not None else {"total": -1, task.status.group: -1}
     Task.objects.filter(parent_id=task.pk).update(parent=None)
     Task.objects.filter(pk=task.pk).delete()
-    change = counters_apply(
-        project_id=project.pk, events=1, delta=delta, track_status=project.active_override() is None
-    )
-    log_project_events(
-        project=project, change=change, items=[("task_deleted", {"task_id": str(task_id), "key": key})], actor=user
-    )
+    counters_log(project=project, items=[("task_deleted", {"task_id": str(task_id), "key": key})], actor=user,
+                 delta=delta, track_status=project.active_override() is None)
 
 
 # --- comments --------------------------------------------------------------------------
@@ -359,10 +357,8 @@ def comment_create(*, task_id: uuid.UUID, user, body: str) -> Comment:
     now = timezone.now()
     comment = Comment(task=task, author=user, body=body, created_at=now, updated_at=now)
     comment.clean_fields(exclude=["task", "author"])
-    _comment_writer.insert([comment])
-    change = counters_apply(project_id=task.project_id, events=1)
-    log_project_events(project=task.project, change=change, items=[("comment_added", _comment_payload(comment))],
-                       actor=user)
+    counters_log(project=task.project, items=[("comment_added", _comment_payload(comment))], actor=user,
+                 rows=[(_comment_writer, comment)])
     return comment
 
 
@@ -381,9 +377,7 @@ def comment_update(*, comment_id: uuid.UUID, user, body: str) -> Comment:
     comment.clean_fields(exclude=["task", "author"])
     comment.save(update_fields=["body", "updated_at"])
     project = comment.task.project
-    change = counters_apply(project_id=project.pk, events=1)
-    log_project_events(project=project, change=change, items=[("comment_updated", _comment_payload(comment))],
-                       actor=user)
+    counters_log(project=project, items=[("comment_updated", _comment_payload(comment))], actor=user)
     return comment
 
 
@@ -393,5 +387,4 @@ def comment_delete(*, comment_id: uuid.UUID, user) -> None:
     project = comment.task.project
     data = {"comment_id": str(comment.pk), "task_id": str(comment.task_id)}
     comment.delete()
-    change = counters_apply(project_id=project.pk, events=1)
-    log_project_events(project=project, change=change, items=[("comment_deleted", data)], actor=user)
+    counters_log(project=project, items=[("comment_deleted", data)], actor=user)

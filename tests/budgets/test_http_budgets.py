@@ -8,6 +8,7 @@ and board budgets are checked at two sizes to show they do not grow.
 import json
 
 import pytest
+from django.db import connection
 
 from accounts.services import token_create
 from projects import services as project_services
@@ -47,10 +48,10 @@ def test_token_auth_costs_no_query_when_warm(client, auth, assert_max_queries):
 def test_create_task(client, auth, project, editor, assert_max_queries):
     url = f"/api/v1/projects/{project.pk}/tasks"
     # 1 SELECT column + project + roles + last rank, 2 UPDATE counters RETURNING,
-    # 3 INSERT task, 4 INSERT events
+    # 3 INSERT task, 4 INSERT events (2-4 in one statement on PostgreSQL)
     with assert_max_queries(4) as ctx:
         assert post(client, url, {"title": "First"}, auth).status_code == 201
-    assert len(ctx.work_queries) == 4
+    assert len(ctx.work_queries) == (2 if connection.vendor == "postgresql" else 4)
     # + SELECT the assignee's workspace membership
     with assert_max_queries(5):
         assert post(client, url, {"title": "Second", "assignee_id": str(editor.pk)}, auth).status_code == 201
