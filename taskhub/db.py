@@ -11,6 +11,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connec
 from django.db.models import AutoField, Model
 
 from taskhub.errors import NotFound
+from taskhub.prepared import convert_rows, converter_plan
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ class RowReader:
         else:
             self.fields = [model._meta.get_field(name) for name in fields]
         self.attnames = [field.attname for field in self.fields]
-        self._converters: dict[str, list] = {}
+        self._columns = [field.get_col(model._meta.db_table) for field in self.fields]
+        self._converters: dict[str, list | bool] = {}
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -120,18 +122,15 @@ class RowReader:
         quote = connection.ops.quote_name
         return ", ".join(f"{alias}.{quote(field.column)}" for field in self.fields)
 
-    def _converters_for(self, conn) -> list:
-        """``[(index, column, converters)]`` for the fields whose values the backend converts."""
-        converters = self._converters.get(conn.vendor)
-        if converters is None:
-            converters = []
-            for index, field in enumerate(self.fields):
-                column = field.get_col(self.model._meta.db_table)
-                found = conn.ops.get_db_converters(column) + column.get_db_converters(conn)
-                if found:
-                    converters.append((index, column, found))
-            self._converters[conn.vendor] = converters
-        return converters
+    def _plan(self, conn) -> list:
+        """``[(index, column, [(converter, takes_ops)])]`` for the fields whose values the backend converts.
+
+        Planned once per backend and kept without the connection (``taskhub.prepared.converter_plan``).
+        """
+        plan = self._converters.get(conn.vendor)
+        if plan is None:
+            plan = self._converters[conn.vendor] = converter_plan(self._columns, conn)
+        return plan
 
     def values(self, row, start: int = 0) -> list:
         return self.rows([row], start)[0]
@@ -139,16 +138,8 @@ class RowReader:
     def rows(self, rows, start: int = 0) -> list[list]:
         """Each row's slice for this model, converted (the connection is looked up once for all rows)."""
         conn = connections[DEFAULT_DB_ALIAS]
-        converters = self._converters_for(conn)
         end = start + len(self.fields)
-        out = []
-        for row in rows:
-            values = list(row[start:end])
-            for index, column, field_converters in converters:
-                for convert in field_converters:
-                    values[index] = convert(values[index], column, conn)
-            out.append(values)
-        return out
+        return convert_rows(self._plan(conn), self._columns, [row[start:end] for row in rows], conn)
 
     def read(self, row, start: int = 0):
         return self.model.from_db(connection.alias, self.attnames, self.values(row, start))

@@ -75,6 +75,9 @@ class _Compiled:
     from_db: Callable | None = None
     populators: list = dataclasses.field(default_factory=list)
     annotations: list[tuple[str, int]] = dataclasses.field(default_factory=list)
+    # The converters of ``columns``, unbound from the connection (``converter_plan``); None until
+    # first read, False when one of them cannot be unbound (then they are looked up on each read).
+    converters: list | bool | None = None
 
 
 MAX_SHAPES = 512  # compiled variants kept (page sizes times cursor and filter shapes); then it starts over
@@ -181,7 +184,7 @@ class PreparedQuery:
     def _instances(compiled: _Compiled, rows: list) -> list[Model]:
         if compiled.col_count is not None:
             rows = [row[:compiled.col_count] for row in rows]
-        rows = _converted(compiled.columns, rows)
+        rows = _converted(compiled, rows)
         if compiled.tuples:
             return [tuple(row) for row in rows]
         objs = []
@@ -195,23 +198,58 @@ class PreparedQuery:
         return objs
 
 
-def _converted(columns: list, rows: list) -> list:
+def converter_plan(columns: list, conn) -> list | bool:
+    """The converters of ``columns`` as ``[(index, expression, [(function, takes_ops)])]``, or False.
+
+    Looking them up took 58 ``get_db_converters`` calls for one task read, a
+    sixth of the request's CPU, so they are looked up once per compiled query.
+    Kept without the connection (see ``PreparedQuery``): a converter that is a
+    method of the backend's operations (SQLite's UUID and datetime ones) is
+    kept as its function and bound to the current connection's on each read.
+    When one is tied to the connection any other way, the plan is False and
+    the converters are looked up on each read, as the ORM does.
+    """
+    plan = []
+    for index, expression in enumerate(columns):
+        entries = []
+        for convert in conn.ops.get_db_converters(expression) + expression.get_db_converters(conn):
+            owner = getattr(convert, "__self__", None)
+            if owner is conn.ops:
+                entries.append((convert.__func__, True))
+            elif owner is conn or any(cell.cell_contents in (conn, conn.ops)
+                                      for cell in getattr(convert, "__closure__", None) or ()):
+                return False
+            else:
+                entries.append((convert, False))
+        if entries:
+            plan.append((index, expression, entries))
+    return plan
+
+
+def _converted(compiled: _Compiled, rows: list) -> list:
     """``rows`` through the backend's and the fields' converters, as ``SQLCompiler.results_iter`` applies them."""
     conn = connections[DEFAULT_DB_ALIAS]
-    converters = []
-    for index, expression in enumerate(columns):
-        found = conn.ops.get_db_converters(expression) + expression.get_db_converters(conn)
-        if found:
-            converters.append((index, expression, found))
-    if not converters:
-        return rows
+    if compiled.converters is None:
+        compiled.converters = converter_plan(compiled.columns, conn)
+    return convert_rows(compiled.converters, compiled.columns, rows, conn)
+
+
+def convert_rows(plan: list | bool, columns: list, rows: list, conn) -> list:
+    """``rows`` (lists or tuples of the ``columns``' values) converted by ``plan`` (``converter_plan``)."""
+    if plan is False:
+        plan = [(index, expression, [(convert, False) for convert in found])
+                for index, expression in enumerate(columns)
+                if (found := conn.ops.get_db_converters(expression) + expression.get_db_converters(conn))]
+    if not plan:
+        return [list(row) for row in rows]
+    ops = conn.ops
     out = []
     for row in rows:
         row = list(row)
-        for index, expression, found in converters:
+        for index, expression, entries in plan:
             value = row[index]
-            for convert in found:
-                value = convert(value, expression, conn)
+            for convert, takes_ops in entries:
+                value = convert(ops, value, expression, conn) if takes_ops else convert(value, expression, conn)
             row[index] = value
         out.append(row)
     return out

@@ -12,6 +12,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections, transaction
 from django.db.models import Q
+from django.db.models.expressions import Col
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
@@ -26,6 +27,7 @@ from tasks import selectors as task_selectors
 from tasks.models import Task
 from tasks.schemas import task_data
 from tasks.services import task_create
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +96,36 @@ def test_another_threads_connection_reuses_it_and_is_not_kept(monkeypatch):
     del thread
     gc.collect()
     assert seen["rows"] == [] and compiled == []
+    assert seen["wrapper"]() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_converters_are_looked_up_once_and_applied_with_each_threads_connection(monkeypatch):
+    """The converters are planned on the first read; another thread's read (its own connection) uses
+    the plan, converts as the ORM does (SQLite returns UUIDs and datetimes as text), and keeps
+    nothing of that connection."""
+    owner = factories.user("conv@example.com", "Conv")
+    project = factories.project(factories.workspace(owner), owner, key="CV")
+    prepared = PreparedQuery(lambda project_id: Project.objects.filter(pk=project_id), project_id=Project._meta.pk)
+    names = [field.attname for field in Project._meta.concrete_fields]
+    expected = [_state(p, names) for p in Project.objects.filter(pk=project.pk)]
+    assert [_state(p, names) for p in prepared.fetch(project_id=project.pk)] == expected
+    lookups, seen = [], {}
+    real = Col.get_db_converters
+    monkeypatch.setattr(Col, "get_db_converters", lambda self, conn: lookups.append(1) or real(self, conn))
+
+    def request():
+        seen["wrapper"] = weakref.ref(connections["default"])
+        seen["rows"] = [_state(p, names) for p in prepared.fetch(project_id=project.pk)]
+        connections["default"].close()
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    thread.join()
+    del thread
+    gc.collect()
+    assert seen["rows"] == expected and lookups == []
+    assert isinstance(seen["rows"][0]["id"], uuid.UUID) and isinstance(seen["rows"][0]["created_at"], datetime.datetime)
     assert seen["wrapper"]() is None
 
 
