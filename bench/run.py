@@ -269,6 +269,68 @@ def drive(specs: list[dict], target=_worker) -> tuple[list, float, float]:
     return [r for records, _ in results for r in records], wall, sum(cpu for _, cpu in results)
 
 
+# --- where the CPU goes ---------------------------------------------------------------------------------
+
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime + stime, and cutime + cstime: the CPU of children that exited and were waited for
+    # (PostgreSQL's backends of connections closed during the run, counted by the postmaster).
+    return sum(int(value) for value in fields[11:15]) / _HZ
+
+
+def _pids_named(name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip().startswith(name):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+class CpuMeter:
+    """CPU seconds used by the server, PostgreSQL and Redis between ``start()`` and ``stop()``.
+
+    On a 2-core machine that every process shares, throughput is bounded by
+    the CPU one request costs all of them together; this says how much each
+    part takes. Processes that start during the run count from zero; those
+    that end during it are counted by their parent (the postmaster for the
+    backends of connections closed within the run).
+    """
+
+    def __init__(self, server: Server | None):
+        self.server = server
+
+    def _parts(self) -> dict[str, list[int]]:
+        return {"server": self.server.pids() if self.server else [], "postgres": _pids_named("postgres"),
+                "redis": _pids_named("redis-server")}
+
+    def start(self) -> None:
+        self.before = {pid: _cpu_seconds(pid) for pids in self._parts().values() for pid in pids}
+
+    def stop(self, requests: int, wall: float, client_cpu: float) -> dict:
+        used = {part: sum(_cpu_seconds(pid) - self.before.get(pid, 0.0) for pid in pids)
+                for part, pids in self._parts().items()}
+        used["client"] = client_cpu
+        per_request = {part: 1000 * seconds / max(1, requests) for part, seconds in used.items()}
+        return {"ms_per_request": per_request, "cores": sum(used.values()) / wall}
+
+
+def cpu_line(name: str, cpu: dict) -> str:
+    per_request = cpu["ms_per_request"]
+    parts = ", ".join(f"{part} {ms:.2f}" for part, ms in per_request.items())
+    return (f"CPU per request, {name}: {parts} ms (total {sum(per_request.values()):.2f} ms; "
+            f"{cpu['cores']:.2f} cores busy)")
+
+
 def split(total: int, parts: int) -> list[int]:
     """``total`` users spread over at most ``parts`` processes."""
     parts = max(1, min(parts, total))
@@ -330,18 +392,23 @@ def scenario_seed(args, seed, server, results):
         specs = [{"kind": "seed", "seed": seed, "base": server.url, "token": seed["token"], "users": n,
                   "think": (0.1, 0.5), "duration": args.duration, "worker": i}
                  for i, n in enumerate(split(users, args.client_procs))]
+        meter = CpuMeter(server)
+        meter.start()
         records, wall, cpu = drive(specs)
+        usage = meter.stop(len(records), wall, cpu)
         rows = summarise(records, wall)
         note = f"{server.name}, {users} users, think 0.1-0.5 s, {wall:.0f} s, client CPU {cpu / wall:.2f} cores"
         print_table(f"Seed scenario, {users} users", rows, note)
-        results.append({"scenario": f"seed-{users}", "server": server.name, "rows": rows, "client_cpu": cpu / wall})
+        print(cpu_line("all requests", usage))
+        results.append({"scenario": f"seed-{users}", "server": server.name, "rows": rows, "client_cpu": cpu / wall,
+                        "cpu": usage})
 
 
 def scenario_create(args, seed, server, results):
     path = f"/api/v1/projects/{seed['project_id']}/tasks"
     floor_path = f"/bench/floor/{seed['floor_project_id']}/{seed['floor_status_id']}"
     for clients in (1, 4, 16):
-        rows = []
+        rows, usage = [], {}
         for name, target, extra in (
             ("create task", _worker, {"path": path}),
             ("minimal view", _worker, {"path": floor_path}),
@@ -355,13 +422,18 @@ def scenario_create(args, seed, server, results):
                 specs = [dict(spec, worker=i) for i in range(clients)]
             else:
                 specs = [dict(spec, users=n, worker=i) for i, n in enumerate(split(clients, args.client_procs))]
-            records, wall, _ = drive(specs, target)
-            rows += [r for r in summarise(records, wall) if r["endpoint"] != "ALL"]
+            meter = CpuMeter(None if target is _floor_worker else server)
+            meter.start()
+            records, wall, client_cpu = drive(specs, target)
+            usage[name] = meter.stop(len(records), wall, client_cpu)
+            rows += [dict(r, cpu=usage[name]) for r in summarise(records, wall) if r["endpoint"] != "ALL"]
         by = {r["endpoint"]: r for r in rows}
         note = (f"{server.name}; p50 ratio to minimal view {by['create task']['p50'] / by['minimal view']['p50']:.2f}, "
                 f"to psycopg {by['create task']['p50'] / by['psycopg floor']['p50']:.2f}; throughput ratio to "
                 f"minimal view {by['create task']['rps'] / by['minimal view']['rps']:.2f}")
         print_table(f"Task creation, {clients} client(s)", rows, note)
+        for name, cpu in usage.items():
+            print(cpu_line(name, cpu))
         results.append({"scenario": f"create-c{clients}", "server": server.name, "rows": rows})
 
 
