@@ -98,17 +98,16 @@ class _Update:
         tracked = bool(given) and track_status
         fixed = events + (1 if given else 0)
         seq_increment = str(fixed)
-        new_status = _derived_status_sql(lambda name: name)
-        old_status = _derived_status_sql(lambda name: f"({name} - {given.get(name, 0)})")
-        if tracked:
-            before = _derived_status_sql(lambda name: name)
-            after = _derived_status_sql(lambda name: f"({name} + {given.get(name, 0)})")
-            seq_increment += f" + CASE WHEN ({before}) <> ({after}) THEN 1 ELSE 0 END"
-        sets.append(f"last_seq = last_seq + {seq_increment}")
-        sets.append("updated_at = %s")
         returning = [*COUNT_FIELDS, "last_number", "last_seq"]
         if tracked:
-            returning += [f"{old_status} AS old_status", f"{new_status} AS new_status"]
+            # In SET a column is its old value; in RETURNING, its new one.
+            current = _derived_status_sql(lambda name: name)
+            after = _derived_status_sql(lambda name: f"({name} + {given.get(name, 0)})")
+            before = _derived_status_sql(lambda name: f"({name} - {given.get(name, 0)})")
+            seq_increment += f" + CASE WHEN ({current}) <> ({after}) THEN 1 ELSE 0 END"
+            returning += [f"{before} AS old_status", f"{current} AS new_status"]
+        sets.append(f"last_seq = last_seq + {seq_increment}")
+        sets.append("updated_at = %s")
         sql = f"UPDATE {table} SET {', '.join(sets)} WHERE project_id = %s RETURNING {', '.join(returning)}"
         first_seq = f"c.last_seq - {fixed - 1}"
         if tracked:
@@ -193,8 +192,6 @@ def log_project_events(
     )
 
 
-
-
 # --- the whole write in one statement ---------------------------------------------------------
 
 
@@ -250,6 +247,8 @@ def counters_log(
         log_project_events(project=project, change=change, items=_resolve_items(items, change), actor=actor)
         return change
 
+    # One unsaved event, for the columns every event of the write shares (workspace, project,
+    # actor, request id, time): the statement's parameters, and the envelopes' values after it.
     template = event_log.build(workspace_id=project.workspace_id, project_id=project.pk, first_seq=None,
                                items=[("", None)], actor_id=actor.pk if actor else None)[0]
     row_exprs = [{attname: value for attname, value in vars(obj).items() if isinstance(value, FromCounters)}
