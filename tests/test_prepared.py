@@ -76,57 +76,60 @@ def test_compiles_once_then_runs_one_statement(project, owner, monkeypatch):
     assert compiled == [] and len(queries) == 2
 
 
+def _in_another_thread(read):
+    """``read()`` in a new thread, as an ASGI request runs; returns its result and a weak
+    reference to that thread's connection object, closed and collected afterwards."""
+    seen = {}
+
+    def request():
+        seen["wrapper"] = weakref.ref(connections["default"])
+        seen["result"] = read()
+        connections["default"].close()
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    thread.join()
+    del thread
+    gc.collect()
+    return seen["result"], seen["wrapper"]
+
+
 def test_another_threads_connection_reuses_it_and_is_not_kept(monkeypatch):
     """Under ASGI each request runs in a new thread with a new connection object: no compiling again
     for it, and nothing kept that would hold that connection (and its database session) alive."""
     prepared = PreparedQuery(lambda project_id: Project.objects.filter(pk=project_id), project_id=Project._meta.pk)
     prepared.fetch(project_id=uuid.uuid4())
-    compiled, seen = [], {}
+    compiled = []
     real_as_sql = SQLCompiler.as_sql
     monkeypatch.setattr(SQLCompiler, "as_sql", lambda self, *a, **kw: compiled.append(1) or real_as_sql(self, *a, **kw))
 
-    def request():
-        seen["wrapper"] = weakref.ref(connections["default"])
-        seen["rows"] = prepared.fetch(project_id=uuid.uuid4())
-        connections["default"].close()
-
-    thread = threading.Thread(target=request)
-    thread.start()
-    thread.join()
-    del thread
-    gc.collect()
-    assert seen["rows"] == [] and compiled == []
-    assert seen["wrapper"]() is None
+    rows, wrapper = _in_another_thread(lambda: prepared.fetch(project_id=uuid.uuid4()))
+    assert rows == [] and compiled == []
+    assert wrapper() is None
 
 
 @pytest.mark.django_db(transaction=True)
 def test_converters_are_looked_up_once_and_applied_with_each_threads_connection(monkeypatch):
-    """The converters are planned on the first read; another thread's read (its own connection) uses
-    the plan, converts as the ORM does (SQLite returns UUIDs and datetimes as text), and keeps
-    nothing of that connection."""
+    """The converters are planned on the first read, here in a thread of its own (its own
+    connection), and kept without that connection; a later thread's read uses the plan and converts
+    as the ORM does (SQLite returns UUIDs and datetimes as text)."""
     owner = factories.user("conv@example.com", "Conv")
     project = factories.project(factories.workspace(owner), owner, key="CV")
     prepared = PreparedQuery(lambda project_id: Project.objects.filter(pk=project_id), project_id=Project._meta.pk)
     names = [field.attname for field in Project._meta.concrete_fields]
     expected = [_state(p, names) for p in Project.objects.filter(pk=project.pk)]
-    assert [_state(p, names) for p in prepared.fetch(project_id=project.pk)] == expected
-    lookups, seen = [], {}
+
+    def read():
+        return [_state(p, names) for p in prepared.fetch(project_id=project.pk)]
+
+    rows, first_connection = _in_another_thread(read)
+    assert rows == expected and first_connection() is None
+    lookups = []
     real = Col.get_db_converters
     monkeypatch.setattr(Col, "get_db_converters", lambda self, conn: lookups.append(1) or real(self, conn))
-
-    def request():
-        seen["wrapper"] = weakref.ref(connections["default"])
-        seen["rows"] = [_state(p, names) for p in prepared.fetch(project_id=project.pk)]
-        connections["default"].close()
-
-    thread = threading.Thread(target=request)
-    thread.start()
-    thread.join()
-    del thread
-    gc.collect()
-    assert seen["rows"] == expected and lookups == []
-    assert isinstance(seen["rows"][0]["id"], uuid.UUID) and isinstance(seen["rows"][0]["created_at"], datetime.datetime)
-    assert seen["wrapper"]() is None
+    rows, wrapper = _in_another_thread(read)
+    assert rows == expected and lookups == [] and wrapper() is None
+    assert isinstance(rows[0]["id"], uuid.UUID) and isinstance(rows[0]["created_at"], datetime.datetime)
 
 
 def test_a_none_value_compiles_a_variant_of_its_own(project, owner):
