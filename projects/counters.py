@@ -236,17 +236,16 @@ def counters_log(
     may hold ``FromCounters`` values, which are replaced by their values on
     return. Elsewhere (SQLite) the same writes go out one after the other.
     """
-    update = _update_for(len(items), delta, take_number, track_status)
     if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(update.sql, update.params(project.pk))
-            change = update.change(project.pk, cursor.fetchone())
+        change = counters_apply(project_id=project.pk, events=len(items), delta=delta, take_number=take_number,
+                                track_status=track_status)
         for writer, obj in rows:
             _resolve_instance(obj, change)
             writer.insert([obj])
         log_project_events(project=project, change=change, items=_resolve_items(items, change), actor=actor)
         return change
 
+    update = _update_for(len(items), delta, take_number, track_status)
     # One unsaved event, for the columns every event of the write shares (workspace, project,
     # actor, request id, time): the statement's parameters, and the envelopes' values after it.
     template = event_log.build(workspace_id=project.workspace_id, project_id=project.pk, first_seq=None,
