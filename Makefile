@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv migrate seed serve clean bench stress
+.PHONY: run test lint venv migrate seed serve clean bench stress openapi-lint
 
 venv: $(STAMP)
 
@@ -39,6 +39,14 @@ lint: venv
 
 test: lint
 	$(VENV)/bin/pytest
+
+# The OpenAPI document as client generators and linters read it (needs npm): Redocly's
+# recommended rules and Spectral's spectral:oas ruleset (.spectral.yaml).
+OPENAPI_JSON := $(VENV)/openapi.json
+openapi-lint: venv
+	$(PY) manage.py export_openapi_schema --api taskhub.api.api --indent 1 --output $(OPENAPI_JSON)
+	npx --yes @redocly/cli@2.77.0 lint $(OPENAPI_JSON)
+	npx --yes @stoplight/spectral-cli@6.16.3 lint --ruleset .spectral.yaml $(OPENAPI_JSON)
 
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP) requirements-bench.txt

@@ -13,7 +13,10 @@ from ninja.errors import Throttled
 from accounts import ratelimit, services
 from accounts.schemas import HealthOut, RegisterIn, TokenIn, TokenOut, UserOut
 from taskhub.errors import ApplicationError
-from taskhub.schemas import ErrorOut
+from taskhub.schemas import ErrorOut, ValidationErrorOut
+
+# Operations anyone may call: declared with no security requirement (OpenAPI's ``security: []``).
+PUBLIC = {"security": []}
 
 logger = logging.getLogger(__name__)
 
@@ -34,16 +37,17 @@ def _client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 
-@router.post("/auth/register", auth=None, response={201: UserOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut,
-                                                    400: ErrorOut})
-def register(request, payload: RegisterIn):
+@router.post("/auth/register", auth=None, openapi_extra=PUBLIC,
+             response={201: UserOut, 400: ErrorOut, 409: ErrorOut, 422: ValidationErrorOut, 429: ErrorOut})
+def user_register(request, payload: RegisterIn):
     """Create an account. The password needs at least 10 characters and may not be all digits."""
     _limit("register-ip", _client_ip(request), REGISTER_PER_IP)
     user = services.user_register(email=payload.email, password=payload.password, display_name=payload.display_name)
     return Status(201, user)
 
 
-@router.post("/auth/token", auth=None, response={201: TokenOut, 401: ErrorOut, 429: ErrorOut})
+@router.post("/auth/token", auth=None, openapi_extra=PUBLIC,
+             response={201: TokenOut, 401: ErrorOut, 422: ValidationErrorOut, 429: ErrorOut})
 def token_create(request, payload: TokenIn):
     """Exchange email and password for a bearer token. The token is shown once; only its hash is stored."""
     _limit("token-ip", _client_ip(request), TOKEN_PER_IP)
@@ -63,7 +67,8 @@ def token_revoke(request):
 
 
 @router.get("/auth/me", response=UserOut)
-def me(request):
+def auth_me(request):
+    """The user this request is authenticated as."""
     return request.user
 
 
@@ -78,7 +83,7 @@ def _channel_layer_ok() -> bool:
         return False
 
 
-@router.get("/health", auth=None, tags=["ops"], response={200: HealthOut, 503: HealthOut})
+@router.get("/health", auth=None, tags=["ops"], openapi_extra=PUBLIC, response={200: HealthOut, 503: HealthOut})
 def health(request):
     """Database, cache and channel-layer status; ``503`` when the database is down."""
     body = {"status": "ok", "database": "ok", "cache": "ok", "channel_layer": "ok"}

@@ -29,12 +29,15 @@ from projects.schemas import (
 )
 from taskhub.errors import PreconditionFailed, ValidationError
 from taskhub.http import if_match_version, set_etag
+from taskhub.openapi import conditional
 from taskhub.pagination import MAX_LIMIT
-from taskhub.schemas import ErrorOut, Page
+from taskhub.schemas import ErrorOut, Page, ValidationErrorOut
 
 router = Router(tags=["projects"])
 
-ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ValidationErrorOut}
+# Operations that answer with a project send its version as the ETag.
+PROJECT_ETAG = conditional(etag=(200,))
 
 
 class PageParams(Schema):
@@ -53,6 +56,7 @@ class ProjectFilter(PageParams):
 
 @router.get("/workspaces", response=Page[WorkspaceOut], tags=["workspaces"])
 def workspace_list(request, params: Query[PageParams]):
+    """The caller's workspaces, by name, each with the caller's ``role`` and its ``projects_count``."""
     items, next_cursor = selectors.workspace_page_for_user(user=request.user, limit=params.limit,
                                                            cursor=params.cursor)
     return {"items": items, "next_cursor": next_cursor}
@@ -60,17 +64,20 @@ def workspace_list(request, params: Query[PageParams]):
 
 @router.post("/workspaces", response={201: WorkspaceOut, **ERRORS}, tags=["workspaces"])
 def workspace_create(request, payload: WorkspaceIn):
+    """Create a workspace; the caller becomes its owner."""
     return Status(201, services.workspace_create(user=request.user, name=payload.name,
                                                  description=payload.description))
 
 
 @router.get("/workspaces/{workspace_id}", response={200: WorkspaceOut, 404: ErrorOut}, tags=["workspaces"])
 def workspace_get(request, workspace_id: uuid.UUID):
+    """One workspace the caller belongs to (``404`` otherwise)."""
     return selectors.workspace_get_for_member(workspace_id=workspace_id, user=request.user)
 
 
 @router.patch("/workspaces/{workspace_id}", response={200: WorkspaceOut, **ERRORS}, tags=["workspaces"])
 def workspace_update(request, workspace_id: uuid.UUID, payload: WorkspacePatch):
+    """Rename or re-describe the workspace (owners only)."""
     fields = payload.dict(exclude_unset=True)
     workspace = services.workspace_update(workspace_id=workspace_id, user=request.user, **fields)
     return selectors.workspace_get_for_member(workspace_id=workspace.pk, user=request.user)
@@ -78,12 +85,14 @@ def workspace_update(request, workspace_id: uuid.UUID, payload: WorkspacePatch):
 
 @router.delete("/workspaces/{workspace_id}", response={204: None, **ERRORS}, tags=["workspaces"])
 def workspace_delete(request, workspace_id: uuid.UUID):
+    """Delete the workspace with its projects, tasks and event logs (owners only)."""
     services.workspace_delete(workspace_id=workspace_id, user=request.user)
     return Status(204, None)
 
 
 @router.get("/workspaces/{workspace_id}/members", response={200: Page[MemberOut], **ERRORS}, tags=["workspaces"])
 def workspace_member_list(request, workspace_id: uuid.UUID, params: Query[PageParams]):
+    """The workspace's members with their roles, in joining order."""
     workspace = selectors.workspace_get_for_member(workspace_id=workspace_id, user=request.user)
     items, next_cursor = selectors.workspace_member_page(workspace=workspace, limit=params.limit,
                                                          cursor=params.cursor)
@@ -92,6 +101,9 @@ def workspace_member_list(request, workspace_id: uuid.UUID, params: Query[PagePa
 
 @router.post("/workspaces/{workspace_id}/members", response={201: MemberOut, **ERRORS}, tags=["workspaces"])
 def workspace_member_add(request, workspace_id: uuid.UUID, payload: WorkspaceMemberIn):
+    """Add an existing account by email (owners: any role; editors: editors and viewers). ``409`` if already a member.
+
+    """
     member = services.workspace_member_add(workspace_id=workspace_id, actor=request.user, email=payload.email,
                                            role=payload.role)
     return Status(201, member)
@@ -100,12 +112,14 @@ def workspace_member_add(request, workspace_id: uuid.UUID, payload: WorkspaceMem
 @router.patch("/workspaces/{workspace_id}/members/{user_id}", response={200: MemberOut, **ERRORS},
               tags=["workspaces"])
 def workspace_member_update(request, workspace_id: uuid.UUID, user_id: uuid.UUID, payload: WorkspaceMemberPatch):
+    """Change a member's role (owners only). ``409`` when it would leave no owner."""
     return services.workspace_member_update(workspace_id=workspace_id, actor=request.user, user_id=user_id,
                                             role=payload.role)
 
 
 @router.delete("/workspaces/{workspace_id}/members/{user_id}", response={204: None, **ERRORS}, tags=["workspaces"])
 def workspace_member_remove(request, workspace_id: uuid.UUID, user_id: uuid.UUID):
+    """Remove a member (owners), or leave (anyone). ``409`` when it would leave no owner."""
     services.workspace_member_remove(workspace_id=workspace_id, actor=request.user, user_id=user_id)
     return Status(204, None)
 
@@ -140,7 +154,8 @@ def _fresh_project(project_id, user):
     return project
 
 
-@router.post("/workspaces/{workspace_id}/projects", response={201: ProjectOut, **ERRORS})
+@router.post("/workspaces/{workspace_id}/projects", response={201: ProjectOut, **ERRORS},
+             openapi_extra=conditional(etag=(201,)))
 def project_create(request, response: HttpResponse, workspace_id: uuid.UUID, payload: ProjectIn):
     """Create a project with its five default statuses, its counters and the caller as admin."""
     project = services.project_create(workspace_id=workspace_id, user=request.user, name=payload.name,
@@ -148,13 +163,14 @@ def project_create(request, response: HttpResponse, workspace_id: uuid.UUID, pay
     return Status(201, _project_response(response, project))
 
 
-@router.get("/projects/{project_id}", response={200: ProjectOut, 404: ErrorOut})
+@router.get("/projects/{project_id}", response={200: ProjectOut, 404: ErrorOut}, openapi_extra=PROJECT_ETAG)
 def project_get(request, response: HttpResponse, project_id: uuid.UUID):
     """One query on a counts-cache hit: the project with the caller's roles."""
     return _project_response(response, _fresh_project(project_id, request.user))
 
 
-@router.patch("/projects/{project_id}", response={200: ProjectOut, 412: ProjectOut, **ERRORS})
+@router.patch("/projects/{project_id}", response={200: ProjectOut, 412: ProjectOut, **ERRORS},
+              openapi_extra=conditional(etag=(200, 412), if_match=True))
 def project_update(request, response: HttpResponse, project_id: uuid.UUID, payload: ProjectPatch):
     """Honours ``If-Match``: a stale version gives ``412`` with the current project."""
     try:
@@ -170,21 +186,25 @@ def project_update(request, response: HttpResponse, project_id: uuid.UUID, paylo
 
 @router.delete("/projects/{project_id}", response={204: None, **ERRORS})
 def project_delete(request, project_id: uuid.UUID):
+    """Delete the project with its tasks and event log (owners and project admins)."""
     services.project_delete(project_id=project_id, user=request.user)
     return Status(204, None)
 
 
-@router.post("/projects/{project_id}/archive", response={200: ProjectOut, **ERRORS})
+@router.post("/projects/{project_id}/archive", response={200: ProjectOut, **ERRORS}, openapi_extra=PROJECT_ETAG)
 def project_archive(request, response: HttpResponse, project_id: uuid.UUID):
+    """Archive the project (owners and project admins); its board becomes read-only."""
     return _project_response(response, services.project_archive(project_id=project_id, user=request.user))
 
 
-@router.post("/projects/{project_id}/restore", response={200: ProjectOut, **ERRORS})
+@router.post("/projects/{project_id}/restore", response={200: ProjectOut, **ERRORS}, openapi_extra=PROJECT_ETAG)
 def project_restore(request, response: HttpResponse, project_id: uuid.UUID):
+    """Restore an archived project (owners and project admins)."""
     return _project_response(response, services.project_restore(project_id=project_id, user=request.user))
 
 
-@router.put("/projects/{project_id}/status-override", response={200: ProjectOut, **ERRORS})
+@router.put("/projects/{project_id}/status-override", response={200: ProjectOut, **ERRORS},
+            openapi_extra=PROJECT_ETAG)
 def project_override_set(request, response: HttpResponse, project_id: uuid.UUID, payload: OverrideIn):
     """Set the status override (owners only); ``status`` is a group name."""
     expires_at = payload.expires_at
@@ -199,8 +219,10 @@ def project_override_set(request, response: HttpResponse, project_id: uuid.UUID,
     return _project_response(response, project)
 
 
-@router.delete("/projects/{project_id}/status-override", response={200: ProjectOut, **ERRORS})
+@router.delete("/projects/{project_id}/status-override", response={200: ProjectOut, **ERRORS},
+               openapi_extra=PROJECT_ETAG)
 def project_override_clear(request, response: HttpResponse, project_id: uuid.UUID):
+    """Clear the status override (owners only); ``status`` is the derived status again."""
     return _project_response(response, services.project_override_clear(project_id=project_id, user=request.user))
 
 
@@ -209,6 +231,7 @@ def project_override_clear(request, response: HttpResponse, project_id: uuid.UUI
 
 @router.get("/projects/{project_id}/members", response={200: Page[MemberOut], **ERRORS})
 def project_member_list(request, project_id: uuid.UUID, params: Query[PageParams]):
+    """The project's members with their project roles, in joining order."""
     project = selectors.project_get_for_member(project_id=project_id, user=request.user, with_counters=False,
                                                with_people=False)
     items, next_cursor = selectors.project_member_page(project=project, limit=params.limit, cursor=params.cursor)
@@ -217,6 +240,7 @@ def project_member_list(request, project_id: uuid.UUID, params: Query[PageParams
 
 @router.post("/projects/{project_id}/members", response={201: MemberOut, **ERRORS})
 def project_member_add(request, project_id: uuid.UUID, payload: ProjectMemberIn):
+    """Add a workspace owner or editor to the project (owners and project admins). ``409`` if already a member."""
     member = services.project_member_add(project_id=project_id, actor=request.user, user_id=payload.user_id,
                                          role=payload.role)
     return Status(201, member)
@@ -224,12 +248,14 @@ def project_member_add(request, project_id: uuid.UUID, payload: ProjectMemberIn)
 
 @router.patch("/projects/{project_id}/members/{user_id}", response={200: MemberOut, **ERRORS})
 def project_member_update(request, project_id: uuid.UUID, user_id: uuid.UUID, payload: ProjectMemberPatch):
+    """Change a project member's role. ``409`` when it would leave no admin."""
     return services.project_member_update(project_id=project_id, actor=request.user, user_id=user_id,
                                           role=payload.role)
 
 
 @router.delete("/projects/{project_id}/members/{user_id}", response={204: None, **ERRORS})
 def project_member_remove(request, project_id: uuid.UUID, user_id: uuid.UUID):
+    """Remove a project member (admins), or leave (anyone). ``409`` when it would leave no admin."""
     services.project_member_remove(project_id=project_id, actor=request.user, user_id=user_id)
     return Status(204, None)
 
@@ -247,6 +273,7 @@ def status_list(request, project_id: uuid.UUID):
 
 @router.post("/projects/{project_id}/statuses", response={201: StatusOut, **ERRORS}, tags=["statuses"])
 def status_create(request, project_id: uuid.UUID, payload: StatusIn):
+    """Add a board column in a status group, at ``position`` (default: the end)."""
     status = services.status_create(project_id=project_id, user=request.user, name=payload.name,
                                     group=payload.group, position=payload.position)
     return Status(201, status)
@@ -254,6 +281,7 @@ def status_create(request, project_id: uuid.UUID, payload: StatusIn):
 
 @router.patch("/statuses/{status_id}", response={200: StatusOut, **ERRORS}, tags=["statuses"])
 def status_update(request, status_id: uuid.UUID, payload: StatusPatch):
+    """Rename a column and/or move it to ``position`` (the others are renumbered)."""
     return services.status_update(status_id=status_id, user=request.user, **payload.dict(exclude_unset=True))
 
 

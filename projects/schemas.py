@@ -18,9 +18,10 @@ from projects.models import (
     WorkspaceRole,
     derived_status,
 )
-from taskhub.schemas import JsonDate, JsonDateTime, JsonInt
+from taskhub.schemas import JsonDate, JsonDateTime, json_int
 
 Name = Field(min_length=1, max_length=200)
+Position = json_int(ge=0, le=10_000)
 
 
 class WorkspaceIn(Schema):
@@ -156,12 +157,12 @@ class ProjectOut(Schema):
 class StatusIn(Schema):
     name: str = Field(min_length=1, max_length=100)
     group: StatusGroup
-    position: JsonInt | None = Field(None, ge=0, le=10_000)
+    position: Position | None = None
 
 
 class StatusPatch(Schema):
     name: str | None = Field(None, min_length=1, max_length=100)
-    position: JsonInt | None = Field(None, ge=0, le=10_000)
+    position: Position | None = None
 
 
 class StatusOut(Schema):

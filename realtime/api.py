@@ -14,7 +14,7 @@ from realtime.models import Event
 from realtime.tickets import TTL_SECONDS, ticket_issue
 from taskhub.errors import Gone, ValidationError
 from taskhub.pagination import MAX_LIMIT
-from taskhub.schemas import ErrorOut
+from taskhub.schemas import ErrorOut, ValidationErrorOut
 
 router = Router(tags=["realtime"])
 
@@ -54,7 +54,7 @@ def realtime_ticket(request):
 
 
 @router.get("/projects/{project_id}/events", response={200: EventPage, 404: ErrorOut, 410: ErrorOut,
-                                                      422: ErrorOut})
+                                                      422: ValidationErrorOut})
 def event_list(request, project_id: uuid.UUID, params: Query[EventParams]):
     """Events after ``since``, oldest first; ``410`` (``code: "resync"``) when that range was trimmed.
 

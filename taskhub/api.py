@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from accounts.auth import API_AUTH
 from taskhub.errors import ApplicationError, PreconditionFailed
 from taskhub.errors import ValidationError as DomainValidationError
-from taskhub.openapi import add_framework_responses, add_links
+from taskhub.openapi import add_framework_responses, add_links, drop_unused_components
 
 logger = logging.getLogger("taskhub.api")
 
@@ -88,13 +88,35 @@ def _fallback(value):
 
 
 class TaskHubAPI(NinjaAPI):
-    """NinjaAPI whose OpenAPI document also lists the framework's error answers and the links (taskhub.openapi)."""
+    """NinjaAPI whose OpenAPI document also lists the framework's error answers and the links (taskhub.openapi).
+
+    Operation ids are the view functions' names (``task_move``, ``workspace_create``):
+    what a generated client names its methods. A test checks they are unique.
+    """
+
+    def get_openapi_operation_id(self, operation) -> str:
+        return operation.view_func.__name__
 
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         add_framework_responses(schema)
         add_links(schema)
+        drop_unused_components(schema)
         return schema
+
+
+TAGS = [
+    {"name": "auth", "description": "Accounts and bearer tokens: register, log in (``POST /auth/token``), log out."},
+    {"name": "ops", "description": "Health of the server and of what it depends on."},
+    {"name": "workspaces", "description": "Workspaces and their members (roles ``owner``, ``editor``, ``viewer``)."},
+    {"name": "projects", "description": "Projects of a workspace, with counts, status, overrides and members."},
+    {"name": "statuses", "description": "A project's board columns, each in one status group."},
+    {"name": "board", "description": "The board snapshot: columns with their first cards, members and "
+                                     "``as_of_seq`` to subscribe from."},
+    {"name": "tasks", "description": "Tasks: create, read, edit, move between and within columns, archive."},
+    {"name": "comments", "description": "Comments on a task."},
+    {"name": "realtime", "description": "WebSocket tickets and the project's event log (replay after a reconnect)."},
+]
 
 
 api = TaskHubAPI(
@@ -107,6 +129,9 @@ api = TaskHubAPI(
     urls_namespace="api-v1",
     docs_url="/docs",
     parser=StrictJsonParser(),
+    # Paths in the document start at the site root (``/api/v1/...``), so the server is the site itself.
+    servers=[{"url": "/", "description": "This server"}],
+    openapi_extra={"tags": TAGS},
 )
 
 api.add_router("", "accounts.api.router")

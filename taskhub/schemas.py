@@ -2,16 +2,33 @@
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from ninja import Schema
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 T = TypeVar("T")
 
 
 class ErrorOut(Schema):
-    detail: Any
+    """Every error but a validation error: one human sentence and a machine code (API.md, "Errors")."""
+
+    detail: str
+    code: str
+
+
+class ValidationItem(Schema):
+    """One refused input: where (``["body", "payload", "title"]``), why, and pydantic's or the domain's type."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(Schema):
+    """A ``422``: the list of refused inputs, ``code`` always ``"invalid"``."""
+
+    detail: list[ValidationItem]
     code: str
 
 
@@ -48,5 +65,16 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
+def json_int(*, ge: int, le: int):
+    """``JsonInt`` within ``[ge, le]``, the bounds declared as JSON Schema's ``minimum``/``maximum``.
+
+    Written as ``Field(None, ge=..., le=...)`` on an optional ``JsonInt``, pydantic
+    copied ``ge``/``le`` into the schema as keys of their own, which no client reads
+    (and OpenAPI linters refuse): inside the ``Annotated``, before the validator, they
+    become the standard keywords.
+    """
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]
 JsonDate = Annotated[date, BeforeValidator(_iso_date)]
 JsonDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]

@@ -63,6 +63,9 @@ MIDDLEWARE = [
     "taskhub.middleware.BodySizeLimitMiddleware",
     "taskhub.middleware.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's, the API docs', the board's) in every setup: ``make run``,
+    # the tests and production. Right after SecurityMiddleware, as WhiteNoise documents.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -222,8 +225,24 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Static files are served by WhiteNoise (see MIDDLEWARE). With DEBUG on (``make run``, the tests)
+# it serves them straight from the apps' static folders, picking up edits without a restart.
+# With DEBUG off (production) it serves what ``manage.py collectstatic`` wrote to STATIC_ROOT:
+# compressed (gzip, and Brotli when installed), with content-hashed names that it sends with a
+# ten-year ``Cache-Control: immutable``; a file's new version gets a new name.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+# Files served at the site root (``/favicon.ico``, which browsers ask for on every page).
+WHITENOISE_ROOT = BASE_DIR / "taskhub" / "public"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
@@ -246,6 +265,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django gives its "django" logger a console handler of its own (under DEBUG) and lets it
+        # propagate to the root's as well, so every "Not Found: ..." was printed twice. Its records
+        # go to the root's handler only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
     },
 }

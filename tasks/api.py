@@ -12,15 +12,19 @@ from projects.schemas import MemberOut, ProjectOut, StatusOut
 from projects.selectors import project_get_for_member, project_members_all
 from taskhub.errors import PreconditionFailed
 from taskhub.http import etag, if_match_version, set_etag
+from taskhub.openapi import conditional
 from taskhub.pagination import MAX_LIMIT, encode_cursor, paginate
-from taskhub.schemas import ErrorOut, Page
+from taskhub.schemas import ErrorOut, Page, ValidationErrorOut
 from tasks import selectors, services
 from tasks.models import Priority, TaskType
 from tasks.schemas import CommentIn, CommentOut, TaskIn, TaskMoveIn, TaskOut, TaskPatch, task_data
 
 router = Router(tags=["tasks"])
 
-ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ValidationErrorOut}
+# Operations that answer with a task send its version as the ETag.
+TASK_ETAG = conditional(etag=(200,))
+TASK_IF_MATCH = conditional(etag=(200, 412), if_match=True)
 
 
 class PageParams(Schema):
@@ -70,15 +74,17 @@ def task_list(request, project_id: uuid.UUID, params: Query[TaskFilter]):
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.post("/projects/{project_id}/tasks", response={201: TaskOut, **ERRORS})
+@router.post("/projects/{project_id}/tasks", response={201: TaskOut, **ERRORS},
+             openapi_extra=conditional(etag=(201,)))
 def task_create(request, response: HttpResponse, project_id: uuid.UUID, payload: TaskIn):
     """Create a task at the end of its column (default: the project's first ``todo`` column)."""
     task = services.task_create(project_id=project_id, user=request.user, **payload.dict())
     return Status(201, _task_response(response, task))
 
 
-@router.get("/tasks/{task_id}", response={200: TaskOut, 404: ErrorOut})
+@router.get("/tasks/{task_id}", response={200: TaskOut, 404: ErrorOut}, openapi_extra=TASK_ETAG)
 def task_get(request, response: HttpResponse, task_id: uuid.UUID):
+    """One task the caller may see, archived ones included."""
     return _task_response(response, selectors.task_get_for_member(task_id=task_id, user=request.user))
 
 
@@ -88,7 +94,7 @@ def _precondition_failed(response: HttpResponse, task_id, user):
     return Status(412, current)
 
 
-@router.patch("/tasks/{task_id}", response={200: TaskOut, 412: TaskOut, **ERRORS})
+@router.patch("/tasks/{task_id}", response={200: TaskOut, 412: TaskOut, **ERRORS}, openapi_extra=TASK_IF_MATCH)
 def task_update(request, response: HttpResponse, task_id: uuid.UUID, payload: TaskPatch):
     """Partial update; honours ``If-Match`` (``412`` with the current task when stale)."""
     try:
@@ -99,7 +105,7 @@ def task_update(request, response: HttpResponse, task_id: uuid.UUID, payload: Ta
     return _task_response(response, task)
 
 
-@router.post("/tasks/{task_id}/move", response={200: TaskOut, 412: TaskOut, **ERRORS})
+@router.post("/tasks/{task_id}/move", response={200: TaskOut, 412: TaskOut, **ERRORS}, openapi_extra=TASK_IF_MATCH)
 def task_move(request, response: HttpResponse, task_id: uuid.UUID, payload: TaskMoveIn):
     """Move to a column and/or between two cards (``after_id`` above, ``before_id`` below)."""
     try:
@@ -113,23 +119,26 @@ def task_move(request, response: HttpResponse, task_id: uuid.UUID, payload: Task
 
 @router.delete("/tasks/{task_id}", response={204: None, **ERRORS})
 def task_delete(request, task_id: uuid.UUID):
+    """Delete the task; its subtasks lose their parent."""
     services.task_delete(task_id=task_id, user=request.user)
     return Status(204, None)
 
 
-@router.post("/tasks/{task_id}/archive", response={200: TaskOut, **ERRORS})
+@router.post("/tasks/{task_id}/archive", response={200: TaskOut, **ERRORS}, openapi_extra=TASK_ETAG)
 def task_archive(request, response: HttpResponse, task_id: uuid.UUID):
+    """Archive the task: it leaves the board and the counts, and can be restored."""
     return _task_response(response, services.task_archive(task_id=task_id, user=request.user))
 
 
-@router.post("/tasks/{task_id}/restore", response={200: TaskOut, **ERRORS})
+@router.post("/tasks/{task_id}/restore", response={200: TaskOut, **ERRORS}, openapi_extra=TASK_ETAG)
 def task_restore(request, response: HttpResponse, task_id: uuid.UUID):
     """Restore a task (and its project, if that was archived)."""
     return _task_response(response, services.task_restore(task_id=task_id, user=request.user))
 
 
-@router.get("/me/tasks", response=Page[TaskOut])
-def my_tasks(request, params: Query[PageParams]):
+@router.get("/me/tasks", response={200: Page[TaskOut], 422: ValidationErrorOut})
+def my_task_list(request, params: Query[PageParams]):
+    """Live tasks assigned to the caller, across workspaces, newest first."""
     items, next_cursor = paginate(selectors.task_list_assigned_to(user=request.user), order=["-created_at", "-id"],
                                   limit=params.limit, cursor=params.cursor)
     return {"items": [task_data(task) for task in items], "next_cursor": next_cursor}
@@ -138,8 +147,9 @@ def my_tasks(request, params: Query[PageParams]):
 # --- board ----------------------------------------------------------------------------------------
 
 
-@router.get("/projects/{project_id}/board", response={200: BoardOut, 304: None, **ERRORS}, tags=["board"])
-def board(request, response: HttpResponse, project_id: uuid.UUID, per_column: int = Query(50, ge=1, le=MAX_LIMIT)):
+@router.get("/projects/{project_id}/board", response={200: BoardOut, 304: None, **ERRORS}, tags=["board"],
+            openapi_extra=conditional(etag=(200, 304), if_none_match=True))
+def board_get(request, response: HttpResponse, project_id: uuid.UUID, per_column: int = Query(50, ge=1, le=MAX_LIMIT)):
     """The board snapshot; its ETag follows the project's event sequence (``If-None-Match`` gives ``304``).
 
     Subscribe from ``as_of_seq`` to miss nothing: it is read in the first
@@ -174,6 +184,7 @@ def board(request, response: HttpResponse, project_id: uuid.UUID, per_column: in
 
 @router.get("/tasks/{task_id}/comments", response={200: Page[CommentOut], **ERRORS}, tags=["comments"])
 def comment_list(request, task_id: uuid.UUID, params: Query[PageParams]):
+    """The task's comments, oldest first."""
     task = selectors.task_get_for_member(task_id=task_id, user=request.user)
     items, next_cursor = selectors.comment_page_for_task(task=task, limit=params.limit, cursor=params.cursor)
     return {"items": items, "next_cursor": next_cursor}
@@ -181,15 +192,18 @@ def comment_list(request, task_id: uuid.UUID, params: Query[PageParams]):
 
 @router.post("/tasks/{task_id}/comments", response={201: CommentOut, **ERRORS}, tags=["comments"])
 def comment_create(request, task_id: uuid.UUID, payload: CommentIn):
+    """Comment on a task (any workspace member who can see it, viewers too)."""
     return Status(201, services.comment_create(task_id=task_id, user=request.user, body=payload.body))
 
 
 @router.patch("/comments/{comment_id}", response={200: CommentOut, **ERRORS}, tags=["comments"])
 def comment_update(request, comment_id: uuid.UUID, payload: CommentIn):
+    """Edit a comment (its author only)."""
     return services.comment_update(comment_id=comment_id, user=request.user, body=payload.body)
 
 
 @router.delete("/comments/{comment_id}", response={204: None, **ERRORS}, tags=["comments"])
 def comment_delete(request, comment_id: uuid.UUID):
+    """Delete a comment (its author only)."""
     services.comment_delete(comment_id=comment_id, user=request.user)
     return Status(204, None)

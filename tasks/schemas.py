@@ -7,11 +7,12 @@ from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field
 
 from accounts.schemas import UserBriefOut, UserOut
-from taskhub.schemas import JsonDate, JsonInt
+from taskhub.schemas import JsonDate, json_int
 from tasks.models import Priority, TaskType
 
 Title = Field(min_length=1, max_length=500)
 Description = Field(max_length=100_000)
+StoryPoints = json_int(ge=0, le=1_000_000)
 
 
 class TaskStatusOut(BaseModel):
@@ -30,7 +31,7 @@ class TaskIn(Schema):
     priority: Priority = Priority.MEDIUM
     type: TaskType = TaskType.TASK
     due_date: JsonDate | None = None
-    story_points: JsonInt | None = Field(None, ge=0, le=1_000_000)
+    story_points: StoryPoints | None = None
     parent_id: uuid.UUID | None = None
 
 
@@ -42,7 +43,7 @@ class TaskPatch(Schema):
     priority: Priority | None = None
     type: TaskType | None = None
     due_date: JsonDate | None = None
-    story_points: JsonInt | None = Field(None, ge=0, le=1_000_000)
+    story_points: StoryPoints | None = None
     parent_id: uuid.UUID | None = None
 
 
