@@ -5,13 +5,25 @@ only appends to a ``queue.SimpleQueue`` (well under a microsecond) inside its
 ``on_commit`` callback, so no response ever waits for Redis or for sockets. A
 naive ``async_to_sync(group_send)`` in a sync view costs about 6 ms here
 (it builds an event loop and a Redis connection per call; MACHINE-LIMITS.md
-§4a); a long-lived loop in one thread keeps its connections, and under load it
-drains several transactions' events per wake-up.
+§4a). This thread owns one event loop for its whole life and awaits the
+layer's public ``group_send`` in it, so the channel layer keeps its
+per-loop connections between batches, and under load one wake-up drains
+several transactions' events.
 
-Delivery is best effort by design: a failed send (Redis down) is logged and
-counted, never raised into a request. The event is already durable in the
-log, and the consumers fill any gap they see from it, so subscribers still get
-every event exactly once, in ``seq`` order.
+Order: the messages of a batch are sent one at a time, each awaited before
+the next, in the order they were submitted; channels delivers a group's
+messages to each member in the order they were sent, so one group's messages
+arrive in submission order.
+
+Delivery is best effort by design: a failed send (Redis down, or slower than
+``SEND_TIMEOUT``) is logged and counted, never raised into a request, and the
+thread goes on with the next batch; the rest of the failed batch is not tried
+(counted as failed too), so an unreachable Redis costs one timeout per batch,
+not one per message. The event is already durable in the log, and the
+consumers fill any gap they see from it, so subscribers still get every event
+exactly once, in ``seq`` order. channels-redis reconnects by itself: its
+layer for this loop keeps a connection pool, and after a connection error the
+next send takes a new connection.
 
 With the in-memory channel layer (``make run``, tests) the groups live in the
 event loop of this process's ASGI server, so sends are handed to that loop,
@@ -28,11 +40,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-import redis
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from channels_redis.pubsub import RedisPubSubChannelLayer
-from channels_redis.utils import _consistent_hash, decode_hosts
-from django.conf import settings
 
 from realtime import events as event_log
 from taskhub.metrics import BROADCAST_LATENCY, EVENTS_PUBLISHED, PUBLISH_FAILURES
@@ -50,7 +58,6 @@ class Publisher:
         self._start_lock = threading.Lock()
         self._server_loop: asyncio.AbstractEventLoop | None = None
         self._own_loop: asyncio.AbstractEventLoop | None = None
-        self._redis_clients: list | None = None
         self.published = 0
         self.failures = 0
         self._idle = threading.Event()
@@ -92,6 +99,8 @@ class Publisher:
                 self._thread.start()
 
     def _run(self) -> None:
+        # Never closed: the channel layer keys its connections by loop, and this
+        # loop lives as long as the process.
         self._own_loop = asyncio.new_event_loop()
         while True:
             batch = [self._queue.get()]
@@ -101,68 +110,56 @@ class Publisher:
                 except queue.Empty:
                     break
             messages = [message for _, group in batch for message in group]
+            progress = _Progress()
             try:
-                self._deliver(messages)
-            except Exception:
-                self.failures += len(messages)
-                PUBLISH_FAILURES.inc(len(messages))
+                self._deliver(messages, progress)
+            except BaseException:
+                # BaseException: a cancelled or timed-out send must not end the thread either.
+                failed = len(messages) - progress.sent
+                self.failures += failed
+                PUBLISH_FAILURES.inc(failed)
                 logger.warning("publishing %d event(s) failed; subscribers will refill from the log",
-                               len(messages), exc_info=True)
+                               failed, exc_info=True)
             else:
-                self.published += len(messages)
-                EVENTS_PUBLISHED.inc(len(messages))
+                progress.sent = len(messages)
                 sent_at = time.monotonic()
                 for submitted_at, _ in batch:
                     BROADCAST_LATENCY.observe(sent_at - submitted_at)
             finally:
+                self.published += progress.sent
+                EVENTS_PUBLISHED.inc(progress.sent)
                 with self._pending_lock:
                     self._pending -= len(batch)
                     if self._pending == 0:
                         self._idle.set()
 
-    def _deliver(self, messages: list[tuple[dict, list[str]]]) -> None:
+    def _deliver(self, messages: list[tuple[dict, list[str]]], progress: _Progress) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        if isinstance(layer, RedisPubSubChannelLayer):
-            self._publish_pubsub(layer, messages)
-            return
-        coro = _send_all(layer, messages)
+        coro = _send_all(layer, messages, progress)
         if isinstance(layer, InMemoryChannelLayer):
             loop = self._server_loop
             if loop is None or loop.is_closed():
                 coro.close()  # no consumer ever ran in this process: nobody to deliver to
                 return
-            asyncio.run_coroutine_threadsafe(coro, loop).result(SEND_TIMEOUT)
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+            try:
+                future.result(SEND_TIMEOUT)
+            except BaseException:
+                future.cancel()
+                raise
         else:
-            self._own_loop.run_until_complete(asyncio.wait_for(coro, SEND_TIMEOUT))
+            self._own_loop.run_until_complete(coro)
 
 
-    def _publish_pubsub(self, layer: RedisPubSubChannelLayer, messages: list[tuple[dict, list[str]]]) -> None:
-        """``group_send`` for channels-redis' pub/sub layer as one pipelined round trip per Redis host.
+class _Progress:
+    """How many messages of the batch went to all their groups (read after a failure)."""
 
-        Same channel names and wire format as ``RedisPubSubLoopLayer.group_send``
-        (``<prefix>__group__<group>``, ``layer.serialize``), so every consumer in
-        every process receives it as usual, but from a plain redis-py client:
-        about 0.1 ms a batch against about 0.5 ms a message through asyncio
-        (MACHINE-LIMITS.md §2d, §4a).
-        """
-        config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
-        hosts = decode_hosts(config.get("hosts"))
-        prefix = config.get("prefix", "asgi")
-        if self._redis_clients is None:
-            self._redis_clients = [
-                redis.Redis.from_url(host["address"], socket_timeout=SEND_TIMEOUT, socket_connect_timeout=SEND_TIMEOUT)
-                for host in hosts
-            ]
-        pipes = [client.pipeline(transaction=False) for client in self._redis_clients]
-        for envelope, extra in messages:
-            payload = layer.serialize(group_message(envelope))
-            for group in groups_for(envelope, extra):
-                channel = f"{prefix}__group__{group}"
-                pipes[_consistent_hash(channel, len(pipes))].publish(channel, payload)
-        for pipe in pipes:
-            pipe.execute()
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = 0
 
 
 def group_message(envelope: dict) -> dict:
@@ -183,13 +180,15 @@ def groups_for(envelope: dict, extra: Iterable[str]) -> list[str]:
     return groups
 
 
-async def _send_all(layer, messages: list[tuple[dict, list[str]]]) -> None:
-    # One message at a time, in log order: channels delivers a group's messages
-    # to each member in the order they were sent.
+async def _send_all(layer, messages: list[tuple[dict, list[str]]], progress: _Progress) -> None:
+    # One send at a time, in submission order: concurrent sends could overtake
+    # one another, and channels keeps a group's order only as sent.
     for envelope, extra in messages:
         message = group_message(envelope)
         for group in groups_for(envelope, extra):
-            await layer.group_send(group, message)
+            async with asyncio.timeout(SEND_TIMEOUT):
+                await layer.group_send(group, message)
+        progress.sent += 1
 
 
 publisher = Publisher()

@@ -10,6 +10,13 @@ the connection is idle outside a transaction and its socket has nothing to
 read, it is taken as usable; otherwise Django's own ``SELECT 1`` decides, as
 before. A server that vanished without a word (a host lost, a network cut)
 would fail either check alike: ``SELECT 1`` would also wait for TCP to give up.
+
+The socket is asked with ``poll()``, not ``select()``: ``select()`` takes no
+descriptor numbered 1024 (``FD_SETSIZE``) or above, and a process holding
+about a thousand sockets (WebSockets, Redis, other connections) gets such
+numbers for its database connections; each check would then fail and every
+request reconnect. ``poll()`` has no such limit. (POSIX only, as is the
+backend's use: production and CI run on Linux.)
 """
 
 from __future__ import annotations
@@ -26,10 +33,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if conn is None or conn.closed:
             return False
         if conn.info.transaction_status == TransactionStatus.IDLE:
+            poller = select.poll()
             try:
-                readable, _, _ = select.select([conn.fileno()], [], [], 0)
+                # POLLERR, POLLHUP and POLLNVAL come back whether asked for or not.
+                poller.register(conn.fileno(), select.POLLIN | select.POLLPRI)
+                waiting = poller.poll(0)
             except (OSError, ValueError):
                 return False
-            if not readable:
+            if not waiting:
                 return True
         return super().is_usable()

@@ -29,7 +29,9 @@ def _missing_browser(reason: str):
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main thread
+# while it is started, and an async test that ran meanwhile (asyncio.run) would find it there.
+@pytest.fixture(scope="module")
 def browser():
     if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
         _missing_browser(f"Chromium not found at {CHROMIUM}")
