@@ -359,11 +359,30 @@ def test_project_lead_and_members_come_from_the_workspace(api, owner, outsider, 
     assert not WorkspaceMember.objects.filter(workspace=project.workspace, user=outsider).exists()
 
 
-def test_filtering_by_another_projects_ids_reveals_nothing(api, owner, project, foreign):
-    factories.task(project, owner)
+def test_filtering_by_another_projects_ids_reveals_nothing(api, owner, outsider, project, statuses, foreign):
+    """My task list filtered by their column or their user shows none of their tasks.
+
+    Their task sits in exactly that column and is assigned to exactly that user,
+    so a filter that matched the id without keeping to my project would return
+    it. The same filters with my own ids do find my task: the filters run.
+    """
+    mine = factories.task(project, owner, assignee_id=owner.pk)
+    theirs = factories.task(foreign["project"], outsider, title="Theirs, filed", status_id=foreign["status"].pk,
+                            assignee_id=outsider.pk)
     me = api(owner)
-    assert me.get(f"/projects/{project.pk}/tasks?status={foreign['status'].pk}").body["items"] == []
-    assert me.get(f"/projects/{project.pk}/tasks?assignee={foreign['task'].reporter_id}").body["items"] == []
+    for query in (f"status={foreign['status'].pk}", f"assignee={outsider.pk}",
+                  f"status={foreign['status'].pk}&assignee={outsider.pk}"):
+        reply = me.get(f"/projects/{project.pk}/tasks?{query}")
+        assert reply.status == 200, (query, reply)
+        assert reply.body["items"] == [], (query, reply)
+    for query in (f"status={statuses['todo'].pk}", f"assignee={owner.pk}"):
+        reply = me.get(f"/projects/{project.pk}/tasks?{query}")
+        assert reply.status == 200, (query, reply)
+        assert [item["id"] for item in reply.body["items"]] == [str(mine.pk)], (query, reply)
+    # Their own list under the same filter does hold it (the setup is what the test says).
+    assert [item["id"] for item in api(outsider).get(
+        f"/projects/{foreign['project'].pk}/tasks?status={foreign['status'].pk}&assignee={outsider.pk}"
+    ).body["items"]] == [str(theirs.pk)]
 
 
 def test_another_workspaces_member_ids_are_404(api, owner, outsider, workspace, db_rows):
