@@ -13,7 +13,6 @@ import json
 import pytest
 from django.utils import timezone
 
-from accounts.models import User
 from projects import services as project_services
 from projects.models import Project, ProjectCounters, ProjectMember, Status, Workspace, WorkspaceMember
 from realtime import tickets
@@ -21,7 +20,7 @@ from realtime.models import Event
 from tasks import services as task_services
 from tasks.models import Comment, Task
 from tests import factories
-from tests.api.conftest import assert_error, assert_invalid, new_id
+from tests.api.conftest import assert_error, assert_invalid, assert_same_rows, new_id
 
 pytestmark = pytest.mark.django_db
 
@@ -1210,10 +1209,18 @@ def test_board_per_column_bounds(api, owner, project):
         assert_invalid(api(owner).get(f"/projects/{project.pk}/board?per_column={bad}"))
 
 
-def test_unknown_user_for_member_endpoints(api, owner, workspace, project):
+def test_unknown_user_for_member_endpoints(api, owner, workspace, project, db_rows):
+    """A user id that is nobody: 404 for the member (not for the route or its parent), and nothing written.
+
+    A bare 404 would also be what a missing route or an unknown workspace or
+    project answers; the detail says which thing was not found.
+    """
     ghost = new_id()
-    assert_error(api(owner).patch(f"/workspaces/{workspace.pk}/members/{ghost}", {"role": "viewer"}), 404)
-    assert_error(api(owner).delete(f"/workspaces/{workspace.pk}/members/{ghost}"), 404)
-    assert_error(api(owner).patch(f"/projects/{project.pk}/members/{ghost}", {"role": "member"}), 404)
-    assert_error(api(owner).delete(f"/projects/{project.pk}/members/{ghost}"), 404)
-    assert User.objects.filter(pk=ghost).count() == 0
+    before = db_rows()
+    for reply in (api(owner).patch(f"/workspaces/{workspace.pk}/members/{ghost}", {"role": "viewer"}),
+                  api(owner).delete(f"/workspaces/{workspace.pk}/members/{ghost}"),
+                  api(owner).patch(f"/projects/{project.pk}/members/{ghost}", {"role": "member"}),
+                  api(owner).delete(f"/projects/{project.pk}/members/{ghost}")):
+        assert_error(reply, 404)
+        assert reply.body == {"detail": "Member not found.", "code": "not_found"}, reply
+    assert_same_rows(before)
