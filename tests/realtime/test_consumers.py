@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 from channels.db import database_sync_to_async
@@ -56,6 +55,28 @@ async def receive_until(communicator, kind: str, timeout=3.0) -> list[dict]:
         frames.append(frame)
         if frame["type"] == kind:
             return frames
+
+
+async def frames_through(communicator, project, seq: int) -> list[dict]:
+    """Every frame up to and including ``project``'s event ``seq``.
+
+    A barrier: the in-memory layer hands one socket its messages in the order
+    the publisher sent them, and the publisher sends in commit order, so
+    whatever an earlier commit sent this socket has arrived by then.
+    """
+    frames = []
+    while True:
+        frame = await receive(communicator)
+        frames.append(frame)
+        if frame.get("project_id") == str(project.pk) and frame.get("seq") == seq:
+            return frames
+
+
+async def assert_next_is_created(communicator, project, task) -> None:
+    """The next frame is ``task``'s ``task_created``: a barrier proving nothing else came before it."""
+    frame = await receive(communicator)
+    assert (frame["type"], frame.get("project_id"), frame.get("data", {}).get("task", {}).get("id")) == (
+        "task_created", str(project.pk), str(task.pk)), frame
 
 
 async def subscribe(communicator, project, since=None) -> list[dict]:
@@ -211,12 +232,15 @@ async def test_the_subscribe_seam_loses_and_doubles_nothing(project, owner, monk
     monkeypatch.setattr(event_log, "events_since", events_since_with_a_write_in_between)
     communicator = await connect(owner)
     frames = await subscribe(communicator, project, since=0)
-    await asyncio.sleep(0.5)  # let the live copies arrive too
-    while not await communicator.receive_nothing(timeout=0.2):
-        frames.append(await receive(communicator))
+    assert calls == [1]
+    # A later write: the seam write's live copies were sent before its events, so once they
+    # are in, any duplicate of the seam's events would be too.
+    await run(task_services.task_create, project_id=project.pk, user=owner, title="barrier")
+    frames += await frames_through(communicator, project, await last_seq(project))
     seqs = [f["seq"] for f in frames if f["type"] not in ("subscribed",)]
     assert seqs == list(range(1, await last_seq(project) + 1))
-    assert "task_created" in [f["type"] for f in frames]
+    titles = [f["data"]["task"]["title"] for f in frames if f["type"] == "task_created"]
+    assert titles == ["in the seam", "barrier"]
     await communicator.disconnect()
 
 
@@ -260,27 +284,32 @@ async def test_subscribing_to_a_hidden_project_is_not_found(project, outsider):
     await communicator.disconnect()
 
 
-async def test_workspace_subscription_gets_project_level_events(workspace, owner):
+async def test_workspace_subscription_gets_project_level_events(workspace, project, owner):
     communicator = await connect(owner)
+    await subscribe(communicator, project)  # for the barrier below
     await communicator.send_json_to({"type": "subscribe", "workspace_id": str(workspace.pk)})
     assert await receive(communicator) == {"type": "subscribed", "workspace_id": str(workspace.pk)}
-    project = await run(project_services.project_create, workspace_id=workspace.pk, user=owner, name="N", key="NW")
+    created = await run(project_services.project_create, workspace_id=workspace.pk, user=owner, name="N", key="NW")
     frame = await receive(communicator)
-    assert frame["type"] == "project_created" and frame["data"]["project"]["id"] == str(project.pk)
+    assert frame["type"] == "project_created" and frame["data"]["project"]["id"] == str(created.pk)
     await communicator.send_json_to({"type": "unsubscribe", "workspace_id": str(workspace.pk)})
     assert await receive(communicator) == {"type": "unsubscribed", "workspace_id": str(workspace.pk)}
     await run(project_services.project_create, workspace_id=workspace.pk, user=owner, name="M", key="MW")
-    assert await communicator.receive_nothing(timeout=0.5)
+    barrier = await run(task_services.task_create, project_id=project.pk, user=owner, title="barrier")
+    await assert_next_is_created(communicator, project, barrier)  # and not M's project_created
     await communicator.disconnect()
 
 
-async def test_unsubscribe_stops_project_events(project, owner):
+async def test_unsubscribe_stops_project_events(workspace, project, owner):
+    other = await run(factories.project, workspace, owner, key="OT")
     communicator = await connect(owner)
     await subscribe(communicator, project)
+    await subscribe(communicator, other)  # stays subscribed, for the barrier
     await communicator.send_json_to({"type": "unsubscribe", "project_id": str(project.pk)})
     assert await receive(communicator) == {"type": "unsubscribed", "project_id": str(project.pk)}
     await run(task_services.task_create, project_id=project.pk, user=owner, title="unseen")
-    assert await communicator.receive_nothing(timeout=0.5)
+    barrier = await run(task_services.task_create, project_id=other.pk, user=owner, title="barrier")
+    await assert_next_is_created(communicator, other, barrier)  # "unseen" never came
     await communicator.disconnect()
 
 
@@ -296,9 +325,12 @@ async def test_a_rolled_back_write_emits_nothing(project, owner):
 
     with pytest.raises(RuntimeError):
         await run(write_then_fail)
-    assert await communicator.receive_nothing(timeout=0.5)
     assert not await run(lambda: Event.objects.filter(project=project, seq__gt=base).exists())
     assert await last_seq(project) == base
+    # The next write's event is the next frame, with the next seq: the rolled-back one sent nothing.
+    barrier = await run(task_services.task_create, project_id=project.pk, user=owner, title="committed")
+    frame = await receive(communicator)
+    assert (frame["type"], frame["seq"], frame["data"]["task"]["id"]) == ("task_created", base + 1, str(barrier.pk))
     await communicator.disconnect()
 
 
@@ -306,20 +338,23 @@ async def test_a_rolled_back_write_emits_nothing(project, owner):
 
 
 async def test_removed_member_gets_access_revoked_and_nothing_more(workspace, project, owner, editor):
+    # The editor's own board, which they keep: its events are the barriers below.
+    own = await run(lambda: factories.project(factories.workspace(editor, name="Own"), editor, key="OW"))
     communicator = await connect(editor)
     await subscribe(communicator, project)
+    await subscribe(communicator, own)
     await communicator.send_json_to({"type": "subscribe", "workspace_id": str(workspace.pk)})
     await receive_until(communicator, "subscribed")
     # The editor is a project member: removing them from the workspace drops that too.
     await run(project_services.workspace_member_remove, workspace_id=workspace.pk, actor=owner, user_id=editor.pk)
-    frames = []
-    while not await communicator.receive_nothing(timeout=0.5):
-        frames.append(await receive(communicator))
+    await run(task_services.task_create, project_id=own.pk, user=editor, title="first barrier")
+    frames = await frames_through(communicator, own, await last_seq(own))
     revoked = [f["data"] for f in frames if f["type"] == "access_revoked"]
     assert {"workspace_id": str(workspace.pk)} in revoked
     assert {"project_id": str(project.pk)} in revoked
     await run(task_services.task_create, project_id=project.pk, user=owner, title="secret")
-    assert await communicator.receive_nothing(timeout=0.5)
+    barrier = await run(task_services.task_create, project_id=own.pk, user=editor, title="second barrier")
+    await assert_next_is_created(communicator, own, barrier)  # "secret" never came
     await communicator.disconnect()
 
 
@@ -369,16 +404,26 @@ async def test_too_many_frames_are_refused_but_the_socket_stays_open(owner, monk
 # --- publishing never slows a write ----------------------------------------------------------------
 
 
-class SlowLayer(InMemoryChannelLayer):
+class GatedLayer(InMemoryChannelLayer):
+    """An in-memory layer whose ``group_send`` is blocked until the test opens ``gate``."""
+
+    entered: asyncio.Event
+    gate: asyncio.Event
+
     async def group_send(self, group, message):
-        await asyncio.sleep(1.0)
+        GatedLayer.entered.set()
+        await GatedLayer.gate.wait()
         await super().group_send(group, message)
 
 
-async def test_a_slow_channel_layer_does_not_slow_the_response(project, owner, settings):
+async def test_a_slow_channel_layer_does_not_slow_the_response(project, owner, settings, monkeypatch):
+    """The response comes back while the layer cannot send at all; the event follows once it can."""
     from channels.layers import channel_layers
 
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.realtime.test_consumers.SlowLayer"}}
+    GatedLayer.entered, GatedLayer.gate = asyncio.Event(), asyncio.Event()
+    # The publisher gives up on a send after SEND_TIMEOUT; this one waits for the test, not the clock.
+    monkeypatch.setattr("realtime.publisher.SEND_TIMEOUT", 120.0)
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.realtime.test_consumers.GatedLayer"}}
     channel_layers.backends.clear()
     communicator = await connect(owner)
     await subscribe(communicator, project)
@@ -388,16 +433,20 @@ async def test_a_slow_channel_layer_does_not_slow_the_response(project, owner, s
     def post_task():
         from django.test import Client
 
-        started = time.monotonic()
         response = Client().post(f"/api/v1/projects/{project.pk}/tasks", json.dumps({"title": "fast"}),
                                  content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
-        return response.status_code, time.monotonic() - started
+        return response.status_code
 
-    status, elapsed = await run(post_task)
-    assert status == 201
-    assert elapsed < 0.5, f"the write took {elapsed:.3f} s with a layer that sleeps 1 s per send"
-    frame = await receive(communicator, timeout=5)
-    assert frame["type"] == "task_created"
+    try:
+        # Not a speed limit: only a guard, so that a write that waited for the send fails instead of hanging.
+        status = await asyncio.wait_for(run(post_task), timeout=60)
+        assert status == 201
+        await asyncio.wait_for(GatedLayer.entered.wait(), timeout=60)  # the publisher is stuck in the send
+        assert not GatedLayer.gate.is_set()
+    finally:
+        GatedLayer.gate.set()
+    frame = await receive(communicator, timeout=10)
+    assert frame["type"] == "task_created" and frame["data"]["task"]["title"] == "fast"
     await communicator.disconnect()
 
 
