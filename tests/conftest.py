@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import contextmanager
 
@@ -210,3 +211,31 @@ def _close_worker_thread_connections(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         asyncio.run(sync_to_async(connections.close_all, thread_sensitive=True)())
+
+
+# --- CI's PostgreSQL + Redis pass: nothing may skip --------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With both DATABASE_URL and REDIS_URL set, a skipped test is reported as failed, with its reason.
+
+    The live, fault and Redis tests skip on the embedded default by design; on
+    the pass that has PostgreSQL and Redis they must run, and a skip there
+    (a wrong condition, a missing service, a missing browser) would otherwise
+    go unnoticed in a long run. A skip decided in setup (``skipif`` marks,
+    fixtures) is reported as an error at setup, one in the test body as a failure;
+    either fails the run. ``xfail`` is left alone.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.skipped and os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        return
+    if hasattr(report, "wasxfail"):
+        return
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    report.outcome = "failed"
+    report.longrepr = (f"skipped on the PostgreSQL + Redis pass (DATABASE_URL and REDIS_URL are set), "
+                       f"where every test must run: {reason}")
