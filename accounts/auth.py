@@ -27,11 +27,11 @@ class Session(SessionAuth):
     belongs to someone (as Django REST framework does); there it still applies.
     """
 
-    def _get_key(self, request):
+    def __call__(self, request):
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
-            return None
-        return super()._get_key(request)
+            return None  # no session: the next method, or 401
+        return super().__call__(request)  # ninja's CSRF check, then the session's user
 
 
 bearer = BearerToken()

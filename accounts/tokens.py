@@ -30,8 +30,9 @@ CACHE_SECONDS = 300
 # What the cache keeps of the user: enough for every API request, never the password hash.
 # (In the model's field order: that is how ``Model.from_db`` reads a partial row.)
 _CACHED_FIELDS = [
-    f.attname for f in User._meta.concrete_fields
-    if f.attname in {"id", "email", "display_name", "is_active", "is_staff", "is_superuser"}
+    field.attname for field in User._meta.get_fields()
+    if field.concrete and not field.many_to_many
+    and field.attname in {"id", "email", "display_name", "is_active", "is_staff", "is_superuser"}
 ]
 _ACTIVE = _CACHED_FIELDS.index("is_active")
 

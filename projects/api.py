@@ -23,7 +23,6 @@ from projects.schemas import (
     StatusPatch,
     WorkspaceIn,
     WorkspaceMemberIn,
-    WorkspaceMemberPatch,
     WorkspaceOut,
     WorkspacePatch,
 )
@@ -109,19 +108,8 @@ def workspace_member_add(request, workspace_id: uuid.UUID, payload: WorkspaceMem
     return Status(201, member)
 
 
-@router.patch("/workspaces/{workspace_id}/members/{user_id}", response={200: MemberOut, **ERRORS},
-              tags=["workspaces"])
-def workspace_member_update(request, workspace_id: uuid.UUID, user_id: uuid.UUID, payload: WorkspaceMemberPatch):
-    """Change a member's role (owners only). ``409`` when it would leave no owner."""
-    return services.workspace_member_update(workspace_id=workspace_id, actor=request.user, user_id=user_id,
-                                            role=payload.role)
-
-
-@router.delete("/workspaces/{workspace_id}/members/{user_id}", response={204: None, **ERRORS}, tags=["workspaces"])
-def workspace_member_remove(request, workspace_id: uuid.UUID, user_id: uuid.UUID):
-    """Remove a member (owners), or leave (anyone). ``409`` when it would leave no owner."""
-    services.workspace_member_remove(workspace_id=workspace_id, actor=request.user, user_id=user_id)
-    return Status(204, None)
+# PATCH and DELETE /workspaces/{workspace_id}/members/{user_id} are in tasks.api: a demotion or a
+# removal also unassigns the member's tasks, which the projects app may not touch.
 
 
 # --- projects ----------------------------------------------------------------------------------
@@ -149,7 +137,7 @@ def _project_response(response: HttpResponse, project):
 
 
 def _fresh_project(project_id, user):
-    project = selectors.project_get_for_member(project_id=project_id, user=user, with_counters=False)
+    project = selectors.project_get_for_member(project_id=project_id, user=user)
     selectors.project_attach_counts([project])
     return project
 
@@ -232,8 +220,7 @@ def project_override_clear(request, response: HttpResponse, project_id: uuid.UUI
 @router.get("/projects/{project_id}/members", response={200: Page[MemberOut], **ERRORS})
 def project_member_list(request, project_id: uuid.UUID, params: Query[PageParams]):
     """The project's members with their project roles, in joining order."""
-    project = selectors.project_get_for_member(project_id=project_id, user=request.user, with_counters=False,
-                                               with_people=False)
+    project = selectors.project_get_for_member(project_id=project_id, user=request.user)
     items, next_cursor = selectors.project_member_page(project=project, limit=params.limit, cursor=params.cursor)
     return {"items": items, "next_cursor": next_cursor}
 
@@ -266,8 +253,7 @@ def project_member_remove(request, project_id: uuid.UUID, user_id: uuid.UUID):
 @router.get("/projects/{project_id}/statuses", response={200: Page[StatusOut], **ERRORS}, tags=["statuses"])
 def status_list(request, project_id: uuid.UUID):
     """All columns of the board in order (a small, bounded list: ``next_cursor`` is always null)."""
-    project = selectors.project_get_for_member(project_id=project_id, user=request.user, with_counters=False,
-                                               with_people=False)
+    project = selectors.project_get_for_member(project_id=project_id, user=request.user)
     return {"items": list(selectors.status_list_for_project(project=project)), "next_cursor": None}
 
 

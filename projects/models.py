@@ -37,20 +37,34 @@ DEFAULT_STATUSES = (
 )
 
 
+# The derived status of a project, as a pure function of its counters (API.md): the first rule
+# whose conditions all hold gives the status, else DERIVED_DEFAULT. A condition is
+# ``(count, "eq" | "gt", other)``, ``other`` being a number or another count's name. This table is
+# the rule's only statement: ``derived_status`` reads it in Python, and
+# ``projects.selectors.derived_status_expression`` turns it into an ORM expression for the
+# database (the project list's status filter, the counters UPDATE that logs status changes).
+DERIVED_RULES: tuple[tuple[str, tuple[tuple[str, str, int | str], ...]], ...] = (
+    (StatusGroup.TODO, (("total", "eq", 0),)),  # no tasks
+    (StatusGroup.DONE, (("done", "eq", "total"),)),  # all done
+    (StatusGroup.ISSUE, (("issue", "gt", 0),)),  # any issue
+    (StatusGroup.TODO, (("todo", "gt", 0),)),  # any todo
+    (StatusGroup.ACTIVE, (("active", "gt", 0),)),  # any active ...
+    (StatusGroup.ACTIVE, (("review", "gt", 0),)),  # ... or review
+)
+DERIVED_DEFAULT = StatusGroup.TODO
+
+
 def derived_status(counts: dict[str, int]) -> str:
-    """The project's status as a pure function of its counters (API.md; first match wins)."""
-    total = counts["total"]
-    if total == 0:
-        return StatusGroup.TODO
-    if counts["done"] == total:
-        return StatusGroup.DONE
-    if counts["issue"] > 0:
-        return StatusGroup.ISSUE
-    if counts["todo"] > 0:
-        return StatusGroup.TODO
-    if counts["active"] > 0 or counts["review"] > 0:
-        return StatusGroup.ACTIVE
-    return StatusGroup.TODO
+    """The project's status from its counts (``DERIVED_RULES``; first match wins)."""
+    for status, conditions in DERIVED_RULES:
+        if all(_holds(counts, name, op, other) for name, op, other in conditions):
+            return status
+    return DERIVED_DEFAULT
+
+
+def _holds(counts: dict[str, int], name: str, op: str, other: int | str) -> bool:
+    value = counts[other] if isinstance(other, str) else other
+    return counts[name] == value if op == "eq" else counts[name] > value
 
 
 class Workspace(models.Model):
@@ -58,7 +72,7 @@ class Workspace(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=10_000)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -71,9 +85,9 @@ class Workspace(models.Model):
 
 
 class WorkspaceMember(models.Model):
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="members")
+    workspace = models.ForeignKey(Workspace, on_delete=models.DB_CASCADE, related_name="members")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspace_memberships"
+        settings.AUTH_USER_MODEL, on_delete=models.DB_CASCADE, related_name="workspace_memberships"
     )
     role = models.CharField(max_length=10, choices=WorkspaceRole.choices)
     joined_at = models.DateTimeField(default=timezone.now)
@@ -93,23 +107,26 @@ class WorkspaceMember(models.Model):
 
 class Project(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="projects")
+    # Deletes cascade in the database (DB_CASCADE, DB_SET_NULL), down the whole chain of a workspace's
+    # and a project's rows: one DELETE whatever the project's size, where Django's collector would read
+    # every task and comment id into Python and delete them a hundred at a time.
+    workspace = models.ForeignKey(Workspace, on_delete=models.DB_CASCADE, related_name="projects")
     # Immutable after creation: task keys (KEY-n) are built from it.
     key = models.CharField(max_length=10)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=100_000)
     due_date = models.DateField(null=True, blank=True)
     lead = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
     )
     archived_at = models.DateTimeField(null=True, blank=True)
     override_status = models.CharField(max_length=10, choices=StatusGroup.choices, blank=True)
     override_reason = models.CharField(max_length=500, blank=True)
     override_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
     )
     override_expires_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
@@ -141,9 +158,9 @@ class Project(models.Model):
 
 
 class ProjectMember(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="members")
+    project = models.ForeignKey(Project, on_delete=models.DB_CASCADE, related_name="members")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_memberships"
+        settings.AUTH_USER_MODEL, on_delete=models.DB_CASCADE, related_name="project_memberships"
     )
     role = models.CharField(max_length=10, choices=ProjectRole.choices)
     joined_at = models.DateTimeField(default=timezone.now)
@@ -165,7 +182,7 @@ class Status(models.Model):
     """A board column. Its ``group`` is what the project's counters count."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="statuses")
+    project = models.ForeignKey(Project, on_delete=models.DB_CASCADE, related_name="statuses")
     name = models.CharField(max_length=100)
     group = models.CharField(max_length=10, choices=StatusGroup.choices)
     position = models.PositiveIntegerField(default=0)
@@ -197,7 +214,7 @@ class ProjectCounters(models.Model):
     """
 
     project = models.OneToOneField(
-        Project, primary_key=True, on_delete=models.CASCADE, related_name="counters"
+        Project, primary_key=True, on_delete=models.DB_CASCADE, related_name="counters"
     )
     total = models.BigIntegerField(default=0)
     todo = models.BigIntegerField(default=0)

@@ -7,16 +7,19 @@ API, the services and the WebSocket consumer share one access rule.
 
 from __future__ import annotations
 
-import itertools
 import uuid
 
-from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, CharField, Count, Expression, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
+from django.db.models.lookups import Exact, GreaterThan
 from django.utils import timezone
 
-from accounts.models import User
 from projects import cache as counts_cache
+from projects import queries
 from projects.models import (
+    COUNT_FIELDS,
+    DERIVED_DEFAULT,
+    DERIVED_RULES,
     Project,
     ProjectCounters,
     ProjectMember,
@@ -28,8 +31,7 @@ from projects.models import (
 )
 from taskhub.db import first_locked
 from taskhub.errors import NotFound, PermissionDenied, ValidationError
-from taskhub.pagination import PreparedPages, paginate
-from taskhub.prepared import PreparedQuery
+from taskhub.pagination import check_limit, page_after, page_finish, paginate
 
 # --- role rules (API.md "Roles") -----------------------------------------
 
@@ -78,7 +80,8 @@ def project_role_subquery(user, project_ref: str = "pk") -> Subquery:
 # --- workspaces ------------------------------------------------------------
 
 
-def _workspaces_for(user) -> QuerySet[Workspace]:
+def workspaces_for_member(user) -> QuerySet[Workspace]:
+    """The user's workspaces with ``role`` and ``projects_count`` (the ORM reference of ``projects.queries``)."""
     projects_count = Subquery(
         Project.objects.filter(workspace_id=OuterRef("pk"), archived_at__isnull=True)
         .order_by()
@@ -94,101 +97,80 @@ def _workspaces_for(user) -> QuerySet[Workspace]:
 
 def workspace_list_for_user(*, user) -> QuerySet[Workspace]:
     """The caller's workspaces with ``role`` and ``projects_count``, by name then id."""
-    return _workspaces_for(user).order_by("name", "id")
-
-
-_WORKSPACE_FOR_MEMBER = PreparedQuery(
-    lambda workspace_id, user_id: _workspaces_for(User(pk=user_id)).filter(pk=workspace_id).order_by()[:1],
-    workspace_id=Workspace._meta.pk, user_id=User._meta.pk,
-)
+    return workspaces_for_member(user).order_by("name", "id")
 
 
 def workspace_get_for_member(*, workspace_id: uuid.UUID, user, for_update: bool = False) -> Workspace:
+    """The workspace with the caller's ``role`` and ``projects_count``; ``NotFound`` unless a member."""
     if for_update:
         # NO KEY: foreign-key checks of concurrent inserts (KEY SHARE) need not wait.
-        workspace = _workspaces_for(user).filter(pk=workspace_id).select_for_update(of=("self",), no_key=True).first()
+        locked = workspaces_for_member(user).select_for_update(of=("self",), no_key=True)
+        workspace = locked.filter(pk=workspace_id).first()
+    elif queries.available():
+        workspace = queries.workspace_for_member(workspace_id=workspace_id, user_id=user.pk)
     else:
-        workspace = _WORKSPACE_FOR_MEMBER.first(workspace_id=workspace_id, user_id=user.pk)
+        workspace = workspaces_for_member(user).filter(pk=workspace_id).first()
     if workspace is None:
         raise NotFound("Workspace not found.")
     return workspace
 
 
-_WORKSPACE_PAGES = PreparedPages(Workspace, lambda user_id: workspace_list_for_user(user=User(pk=user_id)),
-                                 order=["name", "id"], user_id=User._meta.pk)
-
-
 def workspace_page_for_user(*, user, limit: int, cursor: str | None) -> tuple[list[Workspace], str | None]:
-    return _WORKSPACE_PAGES.page(limit=limit, cursor=cursor, user_id=user.pk)
+    if queries.available():
+        limit, order = check_limit(limit), ["name", "id"]
+        items = queries.workspace_page(user_id=user.pk, after=page_after(Workspace, order, cursor), limit=limit + 1)
+        return page_finish(items, order=order, limit=limit)
+    return paginate(workspace_list_for_user(user=user), order=["name", "id"], limit=limit, cursor=cursor)
 
 
 def workspace_member_list(*, workspace: Workspace) -> QuerySet[WorkspaceMember]:
     return WorkspaceMember.objects.filter(workspace=workspace).select_related("user").order_by("joined_at", "id")
 
 
-_WORKSPACE_MEMBER_PAGES = PreparedPages(
-    WorkspaceMember, lambda workspace_id: workspace_member_list(workspace=Workspace(pk=workspace_id)),
-    order=["joined_at", "id"], workspace_id=Workspace._meta.pk,
-)
-
-
 def workspace_member_page(*, workspace: Workspace, limit: int, cursor: str | None):
-    return _WORKSPACE_MEMBER_PAGES.page(limit=limit, cursor=cursor, workspace_id=workspace.pk)
+    return paginate(workspace_member_list(workspace=workspace), order=["joined_at", "id"], limit=limit,
+                    cursor=cursor)
 
 
 # --- projects ----------------------------------------------------------------
 
 
 def _projects_for(user) -> QuerySet[Project]:
+    """Projects with the user's two roles, in workspaces the user belongs to."""
     return Project.objects.annotate(
         ws_role=workspace_role_subquery(user),
         project_role=project_role_subquery(user),
     ).filter(ws_role__isnull=False)
 
 
-def project_get_for_member(
-    *, project_id: uuid.UUID, user, for_update: bool = False, with_counters: bool = True, with_people: bool = True
-) -> Project:
-    """The project with ``ws_role``/``project_role`` of ``user``; ``NotFound`` if they may not see it.
+PROJECT_PEOPLE = ("lead", "created_by", "override_by")
 
-    ``with_counters`` joins the counters row (for writes and cache misses);
-    reads that hit the counts cache skip it and stay at one query.
-    ``with_people=False`` skips the lead, creator and override author, for
-    reads of the project's children that only need the access check and the
-    project's own columns (three joins fewer to run and three people fewer to build).
+
+def project_get_for_member(*, project_id: uuid.UUID, user, for_update: bool = False) -> Project:
+    """The project with ``ws_role``/``project_role`` of ``user``, its counters row and its three people.
+
+    ``NotFound`` if they may not see it. One query (``projects.queries.project_for_member``
+    on PostgreSQL). ``for_update`` locks the project's row (``NO KEY``: inserts of
+    tasks and events check their foreign key to the project with KEY SHARE, which
+    must not wait behind a project edit).
     """
-    prepared = _PROJECT_FOR_MEMBER[with_counters, with_people, for_update]
+    if not for_update and queries.available():
+        project = queries.project_for_member(project_id=project_id, user_id=user.pk)
+        if project is None:
+            raise NotFound("Project not found.")
+        return project
+    qs = project_for_member_queryset(user).filter(pk=project_id)
     if for_update:
-        return first_locked(lambda: prepared.first(project_id=project_id, user_id=user.pk), "Project not found.")
-    project = prepared.first(project_id=project_id, user_id=user.pk)
+        return first_locked(qs.select_for_update(of=("self",), no_key=True).first, "Project not found.")
+    project = qs.first()
     if project is None:
         raise NotFound("Project not found.")
     return project
 
 
-def _project_for_member(project_id, user_id, *, with_counters: bool, with_people: bool,
-                        for_update: bool) -> QuerySet[Project]:
-    related = ["lead", "created_by", "override_by"] if with_people else []
-    if with_counters:
-        related.append("counters")
-    qs = _projects_for(User(pk=user_id)).filter(pk=project_id).order_by()
-    if related:  # select_related() with no names would follow every foreign key
-        qs = qs.select_related(*related)
-    if for_update:
-        # NO KEY: inserts of tasks and events check their foreign key to the
-        # project with KEY SHARE, which must not wait behind a project edit.
-        qs = qs.select_for_update(of=("self",), no_key=True)
-    return qs[:1]
-
-
-_PROJECT_FOR_MEMBER = {
-    variant: PreparedQuery(
-        lambda project_id, user_id, variant=variant: _project_for_member(
-            project_id, user_id, with_counters=variant[0], with_people=variant[1], for_update=variant[2]),
-        project_id=Project._meta.pk, user_id=User._meta.pk,
-    )
-    for variant in itertools.product((True, False), repeat=3)
-}
+def project_for_member_queryset(user) -> QuerySet[Project]:
+    """Projects as ``project_get_for_member`` gives them (the ORM reference of ``projects.queries``)."""
+    return _projects_for(user).select_related(*PROJECT_PEOPLE, "counters")
 
 
 def project_attach_counts(projects: list[Project]) -> None:
@@ -212,33 +194,40 @@ def project_attach_counts(projects: list[Project]) -> None:
     rows = {c.project_id: c for c in ProjectCounters.objects.filter(project_id__in=[p.pk for p in missing])}
     for project in missing:
         row = rows.get(project.pk)
-        counts = row.counts() if row else dict.fromkeys(("total", "todo", "active", "review", "issue", "done"), 0)
+        counts = row.counts() if row else dict.fromkeys(COUNT_FIELDS, 0)
         project.live_counts = counts
         project.live_seq = row.last_seq if row else 0
         if row is not None:
             counts_cache.counts_set_if_newer(project.pk, row.last_seq, counts)
 
 
-def derived_status_expression(prefix: str = "counters__") -> Case:
-    """``projects.models.derived_status`` as an ORM expression over the joined counters row."""
-    return Case(
-        When(**{f"{prefix}total": 0}, then=Value("todo")),
-        When(**{f"{prefix}done": F(f"{prefix}total")}, then=Value("done")),
-        When(**{f"{prefix}issue__gt": 0}, then=Value("issue")),
-        When(**{f"{prefix}todo__gt": 0}, then=Value("todo")),
-        When(Q(**{f"{prefix}active__gt": 0}) | Q(**{f"{prefix}review__gt": 0}), then=Value("active")),
-        default=Value("todo"),
-        output_field=CharField(),
-    )
+def derived_status_expression(counts: dict[str, Expression]) -> Case:
+    """``projects.models.DERIVED_RULES`` as an ORM expression over ``counts`` (count name to expression).
+
+    The same table ``derived_status`` reads in Python, so the database and the
+    API apply one rule: the project list filters on it (over the joined
+    counters row), and the counters UPDATE compares it before and after.
+    """
+    whens = []
+    for status, conditions in DERIVED_RULES:
+        checks = [
+            (Exact if op == "eq" else GreaterThan)(counts[name], counts[other] if isinstance(other, str) else other)
+            for name, op, other in conditions
+        ]
+        condition = checks[0]
+        for check in checks[1:]:
+            condition = condition & check
+        whens.append(When(condition, then=Value(status)))
+    return Case(*whens, default=Value(DERIVED_DEFAULT), output_field=CharField())
 
 
 def effective_status_expression() -> Case:
-    """The override while it is set and not expired, else the derived status."""
+    """The override while it is set and not expired, else the derived status (over the joined counters)."""
     active_override = ~Q(override_status="") & (
         Q(override_expires_at__isnull=True) | Q(override_expires_at__gt=timezone.now())
     )
-    return Case(When(active_override, then=F("override_status")), default=derived_status_expression(),
-                output_field=CharField())
+    derived = derived_status_expression({name: F(f"counters__{name}") for name in COUNT_FIELDS})
+    return Case(When(active_override, then=F("override_status")), default=derived, output_field=CharField())
 
 
 def project_list_for_workspace(
@@ -252,7 +241,7 @@ def project_list_for_workspace(
     """
     qs = (
         Project.objects.filter(workspace=workspace, archived_at__isnull=not archived)
-        .select_related("lead", "created_by", "override_by", "counters")
+        .select_related(*PROJECT_PEOPLE, "counters")
         .annotate(project_role=project_role_subquery(user))
         .order_by("-counters__updated_at", "-id")
     )
@@ -263,48 +252,31 @@ def project_list_for_workspace(
     return qs
 
 
-_PROJECT_PAGES = PreparedPages(
-    Project,
-    lambda workspace_id, user_id, archived: project_list_for_workspace(
-        workspace=Workspace(pk=workspace_id), user=User(pk=user_id), archived=archived),
-    order=["-counters__updated_at", "-id"], workspace_id=Workspace._meta.pk, user_id=User._meta.pk,
-)
-
-
 def project_page_for_workspace(
     *, workspace: Workspace, user, limit: int, cursor: str | None, archived: bool = False, q: str | None = None,
     status: str | None = None,
 ) -> tuple[list[Project], str | None]:
-    """A page of ``project_list_for_workspace``; prepared (``PreparedPages``) unless filtered by ``q`` or
-    ``status`` (a substring search, and a filter on an expression holding the current time)."""
-    if q or status:
-        qs = project_list_for_workspace(workspace=workspace, user=user, archived=archived, q=q, status=status)
-        return paginate(qs, order=["-counters__updated_at", "-id"], limit=limit, cursor=cursor)
-    return _PROJECT_PAGES.page(limit=limit, cursor=cursor, workspace_id=workspace.pk, user_id=user.pk,
-                               archived=archived)
+    order = ["-counters__updated_at", "-id"]
+    if not q and not status and queries.available():
+        limit = check_limit(limit)
+        items = queries.project_page(workspace_id=workspace.pk, user_id=user.pk, archived=archived,
+                                     after=page_after(Project, order, cursor), limit=limit + 1)
+        return page_finish(items, order=order, limit=limit)
+    qs = project_list_for_workspace(workspace=workspace, user=user, archived=archived, q=q, status=status)
+    return paginate(qs, order=order, limit=limit, cursor=cursor)
 
 
 def project_member_list(*, project: Project) -> QuerySet[ProjectMember]:
     return ProjectMember.objects.filter(project=project).select_related("user").order_by("joined_at", "id")
 
 
-_PROJECT_MEMBER_PAGES = PreparedPages(
-    ProjectMember, lambda project_id: project_member_list(project=Project(pk=project_id)),
-    order=["joined_at", "id"], project_id=Project._meta.pk,
-)
-
-
-_PROJECT_MEMBERS = PreparedQuery(lambda project_id: project_member_list(project=Project(pk=project_id)),
-                                 project_id=Project._meta.pk)
-
-
 def project_members_all(*, project: Project) -> list[ProjectMember]:
     """Every member of the project with their user, in joining order (the board lists them all)."""
-    return _PROJECT_MEMBERS.fetch(project_id=project.pk)
+    return list(project_member_list(project=project))
 
 
 def project_member_page(*, project: Project, limit: int, cursor: str | None):
-    return _PROJECT_MEMBER_PAGES.page(limit=limit, cursor=cursor, project_id=project.pk)
+    return paginate(project_member_list(project=project), order=["joined_at", "id"], limit=limit, cursor=cursor)
 
 
 # --- statuses ------------------------------------------------------------------
@@ -315,28 +287,25 @@ def status_list_for_project(*, project: Project) -> QuerySet[Status]:
 
 
 def status_get_for_member(*, status_id: uuid.UUID, user, for_update: bool = False) -> Status:
-    """The status with its project (roles annotated on the project); ``NotFound`` if hidden."""
-    project = project_get_for_member_by_status(status_id=status_id, user=user)
-    qs = Status.objects.filter(pk=status_id)
+    """The status with its project (the caller's roles annotated on the project); ``NotFound`` if hidden.
+
+    One query: the column, its project with the counters row and people, and the roles.
+    ``for_update`` locks the column's row and its project's (columns are renumbered under
+    the project's lock; ``NO KEY``, as every lock of a row others refer to).
+    """
+    qs = (
+        Status.objects.select_related("project", "project__counters", *(f"project__{p}" for p in PROJECT_PEOPLE))
+        .annotate(ws_role=workspace_role_subquery(user, "project__workspace_id"),
+                  project_role=project_role_subquery(user, "project_id"))
+        .filter(pk=status_id, ws_role__isnull=False)
+    )
     if for_update:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(of=("self", "project"), no_key=True)
     status = qs.first()
     if status is None:
         raise NotFound("Status not found.")
-    status.project = project
+    status.project.ws_role, status.project.project_role = status.ws_role, status.project_role
     return status
-
-
-def project_get_for_member_by_status(*, status_id: uuid.UUID, user) -> Project:
-    project_id = Status.objects.filter(pk=status_id).values("project_id")
-    project = (
-        _projects_for(user).select_related("counters", "lead", "created_by", "override_by")
-        .filter(pk__in=Subquery(project_id))
-        .first()
-    )
-    if project is None:
-        raise NotFound("Status not found.")
-    return project
 
 
 def assignable_member(*, workspace_id: uuid.UUID, user_id: uuid.UUID) -> WorkspaceMember:

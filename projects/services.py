@@ -44,7 +44,6 @@ from projects.selectors import (
     status_get_for_member,
     workspace_get_for_member,
 )
-from projects.signals import assignments_revoked
 from realtime import events as event_log
 from taskhub.db import retrying, unique_violation, write_transaction
 from taskhub.errors import Conflict, NotFound, PreconditionFailed, ValidationError
@@ -156,9 +155,47 @@ def _owners_left(workspace: Workspace, excluding_user_id) -> int:
     )
 
 
-def _drop_project_memberships(*, workspace: Workspace, user_id) -> None:
-    """Remove ``user_id`` from every project of the workspace, keeping each project's last admin rule."""
-    memberships = ProjectMember.objects.filter(project__workspace=workspace, user_id=user_id)
+# A workspace member's role change or removal reaches the tasks app (only owners and editors may be
+# assignees), so the services that do it live in ``tasks.services`` (``workspace_member_update``,
+# ``workspace_member_remove``) and call the steps below, inside their transaction, in this order:
+# ``workspace_member_for_change``, then the tasks' row locks, then ``workspace_member_revoke_projects``,
+# the unassignment, and ``workspace_member_set_role`` or ``workspace_member_delete``.
+
+
+def workspace_member_for_change(
+    *, workspace_id: uuid.UUID, actor, user_id: uuid.UUID, role: str | None
+) -> tuple[Workspace, WorkspaceMember]:
+    """Lock the workspace and load the member whose role becomes ``role`` (``None``: who is removed).
+
+    Checks the actor's right (owners change roles and remove anyone; anyone may
+    leave) and that the workspace keeps an owner. Caller holds the transaction.
+    """
+    workspace = workspace_get_for_member(workspace_id=workspace_id, user=actor, for_update=True)
+    if role is not None:
+        require(can_manage_workspace(workspace.role), "Only an owner can change roles.")
+    elif actor.pk != user_id:
+        require(can_manage_workspace(workspace.role), "Only an owner can remove other members.")
+    member = WorkspaceMember.objects.select_related("user").filter(workspace=workspace, user_id=user_id).first()
+    if member is None:
+        raise NotFound("Member not found.")
+    if member.role == WorkspaceRole.OWNER and role != WorkspaceRole.OWNER and _owners_left(workspace, user_id) == 0:
+        raise Conflict("A workspace must keep at least one owner.")
+    return workspace, member
+
+
+def workspace_member_revoke_projects(*, workspace: Workspace, user_id: uuid.UUID, actor) -> None:
+    """Take from ``user_id`` what only owners and editors may hold: project memberships and leads.
+
+    Each project they leave logs ``member_removed``, each project they led
+    ``project_updated``, so boards drop them live. ``Conflict`` when they are
+    a project's last admin. Precondition: the caller holds the transaction and
+    has already locked the other rows it changes (the user's tasks), since
+    this takes counters rows, which come last in every write's lock order.
+    """
+    memberships = list(
+        ProjectMember.objects.select_related("user", "project").filter(project__workspace=workspace, user_id=user_id)
+        .order_by("project_id")
+    )
     admin_of = [m.project_id for m in memberships if m.role == ProjectRole.ADMIN]
     if admin_of:
         with_other_admin = set(
@@ -168,24 +205,15 @@ def _drop_project_memberships(*, workspace: Workspace, user_id) -> None:
         )
         if set(admin_of) - with_other_admin:
             raise Conflict("That user is the last admin of a project; make someone else admin first.")
-    memberships.delete()
-
-
-def _revoke_assignments(*, workspace: Workspace, user_id, actor) -> None:
-    """Clear what only owners and editors may hold: project leads here, task assignments via the signal.
-
-    Each changed project gets ``project_updated`` (and each task, through the
-    tasks app's receiver, ``task_updated``), so boards drop the name live.
-    """
     led = list(
         Project.objects.select_related(*_PROJECT_FKS)
         .filter(workspace=workspace, lead_id=user_id)
         .order_by("pk")
         .select_for_update(of=("self",), no_key=True)
     )
-    # Lock order as every other write: the rows being changed (the projects above, the tasks in the
-    # receiver) before any counters row.
-    assignments_revoked.send(sender=Workspace, workspace_id=workspace.pk, user_id=user_id, actor=actor)
+    ProjectMember.objects.filter(pk__in=[m.pk for m in memberships]).delete()
+    for member in memberships:
+        _project_member_event(project=member.project, event_type="member_removed", member=member, actor=actor)
     now = timezone.now()
     for project in led:
         project.lead = None
@@ -199,21 +227,8 @@ def _revoke_assignments(*, workspace: Workspace, user_id, actor) -> None:
         )
 
 
-@write_transaction
-def workspace_member_update(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUID, role: str) -> WorkspaceMember:
-    workspace = workspace_get_for_member(workspace_id=workspace_id, user=actor, for_update=True)
-    require(can_manage_workspace(workspace.role), "Only an owner can change roles.")
-    member = WorkspaceMember.objects.select_related("user").filter(workspace=workspace, user_id=user_id).first()
-    if member is None:
-        raise NotFound("Member not found.")
-    if member.role == role:
-        return member
-    if member.role == WorkspaceRole.OWNER and _owners_left(workspace, user_id) == 0:
-        raise Conflict("A workspace must keep at least one owner.")
-    if role == WorkspaceRole.VIEWER:
-        # Only owners and editors can be project members, leads or assignees (API.md, Roles).
-        _drop_project_memberships(workspace=workspace, user_id=user_id)
-        _revoke_assignments(workspace=workspace, user_id=user_id, actor=actor)
+def workspace_member_set_role(*, workspace: Workspace, member: WorkspaceMember, role: str, actor) -> WorkspaceMember:
+    """Save the member's new role and log ``member_role_changed`` (see ``workspace_member_for_change``)."""
     member.role = role
     member.save(update_fields=["role"])
     _workspace_member_event(
@@ -221,25 +236,15 @@ def workspace_member_update(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUI
         event_type="member_role_changed",
         member=member,
         actor=actor,
-        extra_groups=[event_log.user_group(user_id)],
+        extra_groups=[event_log.user_group(member.user_id)],
     )
     return member
 
 
-@write_transaction
-def workspace_member_remove(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUID) -> None:
-    workspace = workspace_get_for_member(workspace_id=workspace_id, user=actor, for_update=True)
-    if actor.pk != user_id:
-        require(can_manage_workspace(workspace.role), "Only an owner can remove other members.")
-    member = WorkspaceMember.objects.select_related("user").filter(workspace=workspace, user_id=user_id).first()
-    if member is None:
-        raise NotFound("Member not found.")
-    if member.role == WorkspaceRole.OWNER and _owners_left(workspace, user_id) == 0:
-        raise Conflict("A workspace must keep at least one owner.")
-    _drop_project_memberships(workspace=workspace, user_id=user_id)
-    if member.role != WorkspaceRole.VIEWER:
-        _revoke_assignments(workspace=workspace, user_id=user_id, actor=actor)
+def workspace_member_delete(*, workspace: Workspace, member: WorkspaceMember, actor) -> None:
+    """Delete the membership, log ``member_removed``, tell the user's sockets (see ``workspace_member_for_change``)."""
     project_ids = list(Project.objects.filter(workspace=workspace).values_list("pk", flat=True))
+    user_id = member.user_id
     member.delete()
     _workspace_member_event(
         workspace=workspace,
@@ -545,10 +550,9 @@ def status_update(
     """Rename a column and/or move it to ``position`` (the others are renumbered 0..n-1)."""
     try:
         with transaction.atomic():
-            status = status_get_for_member(status_id=status_id, user=user)
+            status = status_get_for_member(status_id=status_id, user=user, for_update=True)
             project = status.project
             require(can_edit_tasks(project.ws_role, project.project_role), "Only project members can manage statuses.")
-            project = _lock_project(project_id=project.pk, user=user)
             if name is not None and name != status.name:
                 status.name = name
                 status.save(update_fields=["name"])

@@ -16,7 +16,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from realtime.models import Event
-from taskhub.db import RowWriter
 
 # The X-Request-ID of the request being served, set by the request middleware,
 # so that events can echo it without every service taking it as an argument.
@@ -27,8 +26,6 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("taskhub_re
 # Each hook receives ``[(envelope, extra_groups), ...]`` in log order.
 Hook = Callable[[list[tuple[dict, list[str]]]], None]
 _after_commit_hooks: list[Hook] = []
-
-writer = RowWriter(Event)
 
 
 def add_after_commit_hook(hook: Hook) -> None:
@@ -97,7 +94,7 @@ def record(
     """
     events = build(workspace_id=workspace_id, project_id=project_id, first_seq=first_seq, items=items,
                    actor_id=actor_id)
-    writer.insert(events)
+    Event.objects.bulk_create(events)
     publish_after_commit(events, audience)
     return events
 

@@ -15,15 +15,15 @@ class Event(models.Model):
     belong to no project (workspace membership) have ``project`` and ``seq`` null.
     """
 
-    workspace = models.ForeignKey("projects.Workspace", on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey("projects.Workspace", on_delete=models.DB_CASCADE, related_name="+")
     project = models.ForeignKey(
-        "projects.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "projects.Project", null=True, blank=True, on_delete=models.DB_CASCADE, related_name="+"
     )
     seq = models.PositiveBigIntegerField(null=True, blank=True)
     type = models.CharField(max_length=40)
     data = models.JSONField(default=dict)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
     )
     request_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -17,7 +17,6 @@ import time
 from django.conf import settings
 from django.db import connections
 from django.http import HttpResponse
-from django.utils.functional import SimpleLazyObject, empty
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -146,9 +145,9 @@ class ObservabilityMiddleware:
             elif route.endswith("/workspaces/<workspace_id>/projects"):
                 PROJECT_CREATION.observe(elapsed)
         if self.log_requests:
-            user = getattr(request, "user", None)
-            if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
-                user = None  # never resolved: don't load a session just to log it
+            # The API's authenticated caller (ninja sets ``request.auth``); ``request.user`` is not
+            # read, since on a request that never looked at it that would load the session.
+            user = getattr(request, "auth", None)
             request_log.info(json.dumps({
                 "request_id": getattr(request, "request_id", ""),
                 "method": request.method,

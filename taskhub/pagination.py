@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import DateTimeField, Field, Model, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from taskhub.errors import ValidationError
-from taskhub.prepared import PreparedQuery
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -56,8 +55,13 @@ def _coerce(model: type[Model], path: str, raw: str):
 
     Lookups convert their values when the filter is built, outside any later
     ``try``: a cursor holding a non-UUID or a date that is not a datetime was a
-    ``500``. A NUL character is refused too (PostgreSQL cannot compare one).
+    ``500``. A NUL character is refused too (PostgreSQL cannot compare one), and a
+    lone surrogate (no UTF-8 for the driver to send).
     """
+    try:
+        raw.encode()  # a lone surrogate (JSON allows "\ud800") reaches no database
+    except UnicodeEncodeError as exc:
+        raise _invalid_cursor() from exc
     if "\x00" in raw:
         raise _invalid_cursor()
     field = _field(model, path)
@@ -133,40 +137,20 @@ def paginate(
     return _finish(items, order, limit)
 
 
-class PreparedPages:
-    """``paginate`` over a queryset built by ``build(**values)``, its SQL compiled once per shape (``PreparedQuery``).
+def page_after(model: type[Model], order: Sequence[str], cursor: str | None) -> list | None:
+    """The cursor's values as the ``order`` fields' Python types (``None`` for the first page).
 
-    ``fields`` name the values of ``build`` as for ``PreparedQuery``; the page
-    size and whether a cursor is given select the compiled variant, and the
-    cursor's values are parameters like the others.
+    For pages read by literal SQL (``tasks.queries``), which then hand their
+    ``limit + 1`` rows to ``page_finish``: the same cursors as ``paginate``'s.
     """
+    return _after(model, [name.lstrip("-") for name in order], cursor)
 
-    def __init__(self, model: type[Model], build: Callable[..., QuerySet], *, order: Sequence[str], **fields: Field):
-        self.order = list(order)
-        self.model = model
-        self._names = [name.lstrip("-") for name in self.order]
-        cursor_fields = {f"after_{i}": _field(model, name) for i, name in enumerate(self._names)}
-        self.query = PreparedQuery(self._build_page(build), **fields, **cursor_fields)
 
-    def _build_page(self, build):
-        def page(*, limit, **values):
-            after = [values.pop(f"after_{i}") for i in range(len(self._names))]
-            return _page(build(**values), self.order, limit, None if after[0] is None else after)
+def page_finish(items: list, *, order: Sequence[str], limit: int) -> tuple[list, str | None]:
+    """``(items, next_cursor)`` from up to ``limit + 1`` items (objects or dicts holding the ``order`` fields)."""
+    return _finish(items, order, _check_limit(limit))
 
-        return page
 
-    def page(self, *, limit: int | None, cursor: str | None, read: Callable | None = None,
-             **values) -> tuple[list, str | None]:
-        """``(items, next_cursor)``; ``read`` turns each fetched item (a ``values_list()`` tuple, say)
-        into the page's item, which then holds the ``order`` fields as attributes or keys."""
-        limit = _check_limit(limit)
-        after = _after(self.model, self._names, cursor) or [None] * len(self._names)
-        try:
-            items = self.query.fetch(limit=limit, **values, **{f"after_{i}": v for i, v in enumerate(after)})
-        except (ValueError, TypeError, DjangoValidationError) as exc:
-            if cursor:  # as paginate: a value the driver cannot send (a lone surrogate) is a bad cursor
-                raise _invalid_cursor() from exc
-            raise
-        if read is not None:
-            items = [read(item) for item in items]
-        return _finish(items, self.order, limit)
+def check_limit(limit: int | None) -> int:
+    """``limit`` (default 50), or the ``422`` of a limit outside 1..200."""
+    return _check_limit(limit)

@@ -168,7 +168,6 @@ if REDIS_URL:
             "KEY_PREFIX": CACHE_KEY_PREFIX,
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "PARSER_CLASS": "redis.connection._HiredisParser",
                 # The cache is an accelerator: with Redis down, reads fall back
                 # to the database instead of failing.
                 "IGNORE_EXCEPTIONS": True,

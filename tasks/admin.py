@@ -7,7 +7,8 @@ from tasks.models import Comment, Task
 
 @admin.register(Task)
 class TaskAdmin(ServiceAdminMixin, admin.ModelAdmin):
-    list_display = ["__str__", "status", "priority", "type", "assignee", "archived_at", "updated_at"]
+    list_display = ["key", "title", "status", "priority", "type", "assignee", "archived_at", "updated_at"]
+    list_display_links = ["key", "title"]
     list_select_related = ["project", "status", "assignee"]
     list_filter = ["priority", "type", "status__group", "archived_at"]
     search_fields = ["title", "description", "project__key"]
@@ -16,6 +17,10 @@ class TaskAdmin(ServiceAdminMixin, admin.ModelAdmin):
     readonly_fields = ["project", "number", "status", "assignee", "reporter", "rank", "version", "completed_at",
                        "archived_at", "created_at"]
     actions = ["archive_tasks", "restore_tasks"]
+
+    @admin.display(description="key", ordering="number")
+    def key(self, obj):
+        return obj.key  # the project is in list_select_related
 
     def has_add_permission(self, request):
         return False  # created through the API, which numbers and ranks them

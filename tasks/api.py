@@ -8,16 +8,16 @@ from django.http import HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from projects.schemas import MemberOut, ProjectOut, StatusOut
+from projects.schemas import MemberOut, ProjectOut, StatusOut, WorkspaceMemberPatch
 from projects.selectors import project_get_for_member, project_members_all
 from taskhub.errors import PreconditionFailed
 from taskhub.http import etag, if_match_version, set_etag
 from taskhub.openapi import conditional
-from taskhub.pagination import MAX_LIMIT, encode_cursor, paginate
+from taskhub.pagination import MAX_LIMIT, encode_cursor
 from taskhub.schemas import ErrorOut, Page, ValidationErrorOut
 from tasks import selectors, services
 from tasks.models import Priority, TaskType
-from tasks.schemas import CommentIn, CommentOut, TaskIn, TaskMoveIn, TaskOut, TaskPatch, task_data
+from tasks.schemas import CommentIn, CommentOut, TaskIn, TaskMoveIn, TaskOut, TaskPatch
 
 router = Router(tags=["tasks"])
 
@@ -65,8 +65,7 @@ def _task_response(response: HttpResponse, task):
 @router.get("/projects/{project_id}/tasks", response={200: Page[TaskOut], **ERRORS})
 def task_list(request, project_id: uuid.UUID, params: Query[TaskFilter]):
     """Filtered tasks: in rank order within one ``status``, else newest first. Two queries."""
-    project = project_get_for_member(project_id=project_id, user=request.user, with_counters=False,
-                                     with_people=False)
+    project = project_get_for_member(project_id=project_id, user=request.user)
     items, next_cursor = selectors.task_page_for_project(
         project=project, limit=params.limit, cursor=params.cursor, status_id=params.status,
         assignee_id=params.assignee, priority=params.priority, type=params.type, q=params.q, archived=params.archived,
@@ -139,9 +138,8 @@ def task_restore(request, response: HttpResponse, task_id: uuid.UUID):
 @router.get("/me/tasks", response={200: Page[TaskOut], 422: ValidationErrorOut})
 def my_task_list(request, params: Query[PageParams]):
     """Live tasks assigned to the caller, across workspaces, newest first."""
-    items, next_cursor = paginate(selectors.task_list_assigned_to(user=request.user), order=["-created_at", "-id"],
-                                  limit=params.limit, cursor=params.cursor)
-    return {"items": [task_data(task) for task in items], "next_cursor": next_cursor}
+    items, next_cursor = selectors.task_page_assigned_to(user=request.user, limit=params.limit, cursor=params.cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 # --- board ----------------------------------------------------------------------------------------
@@ -167,7 +165,7 @@ def board_get(request, response: HttpResponse, project_id: uuid.UUID, per_column
         return not_modified
     columns = []
     for status in selectors.board_columns(project=project, per_column=per_column):
-        cards = status.board_cards
+        cards = status.cards
         more = status.count > len(cards)
         columns.append({
             "id": status.pk, "project_id": status.project_id, "name": status.name, "group": status.group,
@@ -206,4 +204,28 @@ def comment_update(request, comment_id: uuid.UUID, payload: CommentIn):
 def comment_delete(request, comment_id: uuid.UUID):
     """Delete a comment (its author only)."""
     services.comment_delete(comment_id=comment_id, user=request.user)
+    return Status(204, None)
+
+
+# --- workspace members (a role change or removal reaches the member's tasks) -------------------------
+
+
+@router.patch("/workspaces/{workspace_id}/members/{user_id}", response={200: MemberOut, **ERRORS},
+              tags=["workspaces"])
+def workspace_member_update(request, workspace_id: uuid.UUID, user_id: uuid.UUID, payload: WorkspaceMemberPatch):
+    """Change a member's role (owners only). ``409`` when it would leave no owner.
+
+    A demotion to viewer also takes the member's project memberships, project leads and task assignments.
+    """
+    return services.workspace_member_update(workspace_id=workspace_id, actor=request.user, user_id=user_id,
+                                            role=payload.role)
+
+
+@router.delete("/workspaces/{workspace_id}/members/{user_id}", response={204: None, **ERRORS}, tags=["workspaces"])
+def workspace_member_remove(request, workspace_id: uuid.UUID, user_id: uuid.UUID):
+    """Remove a member (owners), or leave (anyone). ``409`` when it would leave no owner.
+
+    The member's project memberships, project leads and task assignments go with them.
+    """
+    services.workspace_member_remove(workspace_id=workspace_id, actor=request.user, user_id=user_id)
     return Status(204, None)

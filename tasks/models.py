@@ -26,24 +26,24 @@ class TaskType(models.TextChoices):
 
 class Task(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    project = models.ForeignKey(Project, on_delete=models.DB_CASCADE, related_name="tasks")
     # Per-project number from the counters row; the key is "<project key>-<number>".
     number = models.PositiveBigIntegerField()
     title = models.CharField(max_length=500)
     description = models.TextField(blank=True, max_length=100_000)
-    # RESTRICT: a column with tasks cannot be deleted on its own (the
-    # status-delete service moves them first, in the same transaction), while
-    # deleting the whole project still cascades to both.
-    status = models.ForeignKey(Status, on_delete=models.RESTRICT, related_name="tasks")
+    # No ON DELETE: a column that still has tasks cannot be deleted (the database
+    # refuses it at commit; the status-delete service moves them first, in the
+    # same transaction), while deleting the whole project cascades to both.
+    status = models.ForeignKey(Status, on_delete=models.DO_NOTHING, related_name="tasks")
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
     type = models.CharField(max_length=10, choices=TaskType.choices, default=TaskType.TASK)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_tasks"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="assigned_tasks"
     )
     reporter = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reported_tasks"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="reported_tasks"
     )
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="children")
     story_points = models.PositiveIntegerField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)
     # Fractional index (base-36 digits, see tasks.ranks); ordered bytewise.
@@ -78,7 +78,7 @@ class Task(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.key}: {self.title}" if "project" in self._state.fields_cache else self.title
+        return self.title
 
     @property
     def key(self) -> str:
@@ -88,9 +88,9 @@ class Task(models.Model):
 
 class Comment(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="comments")
+    task = models.ForeignKey(Task, on_delete=models.DB_CASCADE, related_name="comments")
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="comments"
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.DB_SET_NULL, related_name="comments"
     )
     body = models.TextField(max_length=50_000)
     created_at = models.DateTimeField(default=timezone.now)

@@ -82,18 +82,6 @@ def with_suffix(core: str, number: int) -> str:
     return core + "".join(reversed(digits)) + "i"
 
 
-def suffix_sql(number: str) -> str:
-    """``with_suffix``'s tail as SQL (PostgreSQL), for ``number``, an SQL expression of the task number.
-
-    For ranks written in the same statement that hands out the number
-    (``projects.counters.counters_log``). A number too large for the tail is
-    refused in Python when the statement's result is read, as ``with_suffix`` does.
-    """
-    digit = f"substr('{DIGITS}', mod(div({number}, {BASE}::numeric ^ k), {BASE})::int + 1, 1)"
-    return (f"((SELECT string_agg({digit}, '' ORDER BY k DESC) FROM generate_series(0, {SUFFIX_WIDTH - 1}) AS k)"
-            " || 'i')")
-
-
 def between(low: str | None, high: str | None) -> str:
     """The shortest-ish rank strictly between ``low`` and ``high`` (``None``: open end)."""
     if low is not None and high is not None and not low < high:

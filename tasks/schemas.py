@@ -102,24 +102,75 @@ class CommentOut(BaseModel):
     updated_at: datetime
 
 
-def _person(user) -> dict | None:
-    return None if user is None else {"id": user.id, "display_name": user.display_name}
+# The related rows a card shows, by TaskOut's nested fields.
+CARD_RELATED = ("status", "assignee", "reporter")
 
 
-def task_data(task) -> dict:
-    """TaskOut's fields as a dict, read straight off the model: the fast path for pages and boards.
+def card_columns() -> list[str]:
+    """The model fields a ``TaskOut`` reads (for ``QuerySet.only``), derived from its fields.
 
-    Equal to ``TaskOut.model_validate(task)`` (a test compares the two on every
-    kind of task); responses are still validated against ``TaskOut``. Needs
-    ``project``, ``status``, ``assignee`` and ``reporter`` loaded.
+    ``TaskOut`` is where a card's shape is declared; REST, the board and the
+    events all serialize through it, and the selectors read what this lists:
+    each nested field's own fields on its related row, ``key`` from the
+    task's ``number`` (the project, held by the caller, gives the rest), and
+    ``*_id`` fields from their foreign key.
     """
-    status = task.status
-    return {
-        "id": task.id, "key": f"{task.project.key}-{task.number}", "project_id": task.project_id,
-        "title": task.title, "description": task.description,
-        "status": {"id": status.id, "name": status.name, "group": status.group},
-        "assignee": _person(task.assignee), "reporter": _person(task.reporter),
-        "priority": task.priority, "type": task.type, "story_points": task.story_points, "due_date": task.due_date,
-        "parent_id": task.parent_id, "rank": task.rank, "version": task.version, "created_at": task.created_at,
-        "updated_at": task.updated_at, "completed_at": task.completed_at, "archived_at": task.archived_at,
-    }
+    names = []
+    for name, field in TaskOut.model_fields.items():
+        nested = _nested_model(field.annotation)
+        if nested is not None:
+            names += [f"{name}__{sub}" for sub in nested.model_fields]
+        elif name == "key":
+            names.append("number")
+        elif name.endswith("_id"):
+            names.append(name.removesuffix("_id"))
+        else:
+            names.append(name)
+    return names
+
+
+def _nested_model(annotation):
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _card_plan() -> list[tuple[str, str, tuple[str, ...]]]:
+    """How a flat row (``tasks.queries``' column names) becomes a ``TaskOut`` dict, read off ``TaskOut``."""
+    plan = []
+    for name, field in TaskOut.model_fields.items():
+        nested = _nested_model(field.annotation)
+        if nested is not None:
+            plan.append(("nested", name, tuple(nested.model_fields)))
+        else:
+            plan.append(("plain", name, ()))
+    return plan
+
+
+_CARD_PLAN = _card_plan()
+
+
+def card_from_row(row: dict, project) -> dict:
+    """A ``TaskOut``-shaped dict from a flat row naming its columns as ``card_columns`` does, ``__`` read as ``_``.
+
+    A nested field ``status`` comes from ``status_id``, ``status_name``, ...
+    (``None`` when the ``_id`` is); ``key`` from ``number`` and the project's
+    key; ``project_id`` from the project. The one shape is ``TaskOut``'s.
+    """
+    card = {}
+    for kind, name, subs in _CARD_PLAN:
+        if kind == "nested":
+            card[name] = None if row[f"{name}_id"] is None else {sub: row[f"{name}_{sub}"] for sub in subs}
+        elif name == "key":
+            card[name] = f"{project.key}-{row['number']}"
+        elif name == "project_id":
+            card[name] = project.pk
+        else:
+            card[name] = row[name]
+    return card
+
+
+def task_payload(task) -> dict:
+    """The REST shape of the task, as JSON (event payloads). Needs the task's card fields and project."""
+    return TaskOut.model_validate(task).model_dump(mode="json")

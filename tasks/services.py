@@ -11,16 +11,18 @@ statement before the COMMIT.
 from __future__ import annotations
 
 import datetime
+import itertools
 import uuid
 
 from django.db.models import F
 from django.utils import timezone
 
-from projects.counters import FromCounters, counters_apply, counters_log, log_project_events
-from projects.models import Project, StatusGroup
+from projects import services as project_services
+from projects.counters import counters_apply, counters_log, log_project_events
+from projects.models import Project, StatusGroup, WorkspaceMember, WorkspaceRole
 from projects.schemas import ProjectOut
 from projects.selectors import assignable_member, can_edit_tasks, require
-from taskhub.db import RowWriter, write_transaction
+from taskhub.db import write_transaction
 from taskhub.errors import (
     Conflict,
     PermissionDenied,
@@ -29,8 +31,9 @@ from taskhub.errors import (
 )
 from tasks import ranks
 from tasks.models import Comment, Task
-from tasks.schemas import CommentOut, TaskOut, task_data
+from tasks.schemas import CommentOut, task_payload
 from tasks.selectors import (
+    CARD_RELATED,
     comment_get_for_member,
     status_get_for_task_create,
     task_get_for_member,
@@ -40,13 +43,6 @@ from tasks.selectors import (
 # Fields of Task that need no lookup to validate (FKs are checked by the selectors).
 _PLAIN_FIELDS = ("title", "description", "priority", "type", "due_date", "story_points")
 _NULLABLE_FIELDS = ("due_date", "story_points")
-_task_writer = RowWriter(Task)
-_comment_writer = RowWriter(Comment)
-
-
-def task_payload(task: Task) -> dict:
-    """The REST shape of the task, as JSON (for event payloads)."""
-    return TaskOut.model_validate(task_data(task)).model_dump(mode="json")
 
 
 def _check_editable(task_or_status, *, project: Project) -> None:
@@ -98,7 +94,7 @@ def task_create(
     3. ``UPDATE counters ... RETURNING`` (number, sequence, counts; takes the row lock);
     4. ``INSERT`` the task;
     5. ``INSERT`` the events.
-    On PostgreSQL 3-5 are one statement (``counters_log``): 2 queries, 3 with an assignee.
+    Everything that can be done before the counters row is locked is done first.
     """
     status = status_get_for_task_create(project_id=project_id, user=user, status_id=status_id, parent_id=parent_id)
     project = status.project
@@ -115,28 +111,16 @@ def task_create(
         parent_id=parent_id, created_at=now, updated_at=now,
         completed_at=now if status.group == StatusGroup.DONE else None,
     )
-    task.clean_fields(exclude=[f.name for f in Task._meta.fields if f.name not in _PLAIN_FIELDS])
-    # The number, and so the rank and the key, come from the counters row, in the statement that
-    # takes its lock (``counters_log``); everything else, the payload included, is ready before.
+    task.clean_fields(exclude=[f.name for f in Task._meta.get_fields() if f.name not in _PLAIN_FIELDS])
     core = ranks.after(status.last_rank)
-    task.number, task.rank = 0, core
-    payload = task_payload(task)
-    number = FromCounters("c.last_number", (), lambda change: change.last_number)
-    rank = FromCounters(f"(%s::text || {ranks.suffix_sql('c.last_number')})", (core,),
-                        lambda change: ranks.with_suffix(core, change.last_number))
-    payload["key"] = FromCounters("(%s::text || c.last_number::text)", (f"{project.key}-",),
-                                  lambda change: f"{project.key}-{change.last_number}")
-    payload["rank"] = rank
-    task.number, task.rank = number, rank
-    counters_log(
-        project=project,
-        items=[("task_created", {"task": payload})],
-        actor=user,
-        delta={"total": 1, status.group: 1},
-        take_number=True,
-        track_status=project.active_override() is None,
-        rows=[(_task_writer, task)],
-    )
+    change = counters_apply(project_id=project.pk, events=1, delta={"total": 1, status.group: 1}, take_number=True,
+                            track_status=project.active_override() is None)
+    # The number comes from the counters row; the rank's tail is made from it (see tasks.ranks).
+    task.number = change.last_number
+    task.rank = ranks.with_suffix(core, task.number)
+    task.save(force_insert=True)
+    log_project_events(project=project, change=change, items=[("task_created", {"task": task_payload(task)})],
+                       actor=user)
     return task
 
 
@@ -184,7 +168,7 @@ def task_update(*, task_id: uuid.UUID, user, fields: dict, if_match: int | None 
             value = ""
         setattr(task, name, value)
         changed.append(name)
-    task.clean_fields(exclude=[f.name for f in Task._meta.fields if f.name not in _PLAIN_FIELDS])
+    task.clean_fields(exclude=[f.name for f in Task._meta.get_fields() if f.name not in _PLAIN_FIELDS])
     update_fields = [*changed, "version", "updated_at"]
     if "assignee_id" in fields and fields["assignee_id"] != task.assignee_id:
         assignee_id = fields["assignee_id"]
@@ -337,7 +321,7 @@ def task_delete(*, task_id: uuid.UUID, user) -> None:
     project = task.project
     key = task.key
     delta = {} if task.archived_at is not None else {"total": -1, task.status.group: -1}
-    Task.objects.filter(parent_id=task.pk).update(parent=None)
+    # Its subtasks lose their parent in the database (``Task.parent`` is ``DB_SET_NULL``).
     Task.objects.filter(pk=task.pk).delete()
     counters_log(project=project, items=[("task_deleted", {"task_id": str(task_id), "key": key})], actor=user,
                  delta=delta, track_status=project.active_override() is None)
@@ -357,8 +341,8 @@ def comment_create(*, task_id: uuid.UUID, user, body: str) -> Comment:
     now = timezone.now()
     comment = Comment(task=task, author=user, body=body, created_at=now, updated_at=now)
     comment.clean_fields(exclude=["task", "author"])
-    counters_log(project=task.project, items=[("comment_added", _comment_payload(comment))], actor=user,
-                 rows=[(_comment_writer, comment)])
+    comment.save(force_insert=True)
+    counters_log(project=task.project, items=[("comment_added", _comment_payload(comment))], actor=user)
     return comment
 
 
@@ -388,3 +372,65 @@ def comment_delete(*, comment_id: uuid.UUID, user) -> None:
     data = {"comment_id": str(comment.pk), "task_id": str(comment.task_id)}
     comment.delete()
     counters_log(project=project, items=[("comment_deleted", data)], actor=user)
+
+
+# --- membership changes that reach tasks --------------------------------------------------
+# Only owners and editors may be assignees (API.md, Roles), so demoting a member to viewer or
+# removing them unassigns their tasks. These services own that whole change: the projects app's
+# steps (``projects.services.workspace_member_*``) and the unassignment, in one transaction, with
+# every row lock (the tasks, then the projects they led) taken before any counters row.
+
+
+def _lock_assigned_tasks(*, workspace_id: uuid.UUID, user_id: uuid.UUID) -> list[Task]:
+    return list(
+        Task.objects.select_related("project", *CARD_RELATED)
+        .filter(project__workspace_id=workspace_id, assignee_id=user_id)
+        .order_by("project_id", "pk")
+        .select_for_update(of=("self",), no_key=True)
+    )
+
+
+def task_unassign(*, tasks: list[Task], actor) -> None:
+    """Clear the assignee of ``tasks`` (locked by the caller), one ``task_updated`` each.
+
+    Per project: one UPDATE of its tasks, then the counters row reserves their
+    sequence numbers, in the order every task write takes its locks.
+    """
+    now = timezone.now()
+    for _project_id, group in itertools.groupby(tasks, key=lambda task: task.project_id):
+        group = list(group)
+        Task.objects.filter(pk__in=[task.pk for task in group]).update(
+            assignee=None, version=F("version") + 1, updated_at=now
+        )
+        for task in group:
+            task.assignee = None
+            task.version += 1
+            task.updated_at = now
+        counters_log(project=group[0].project, items=[("task_updated", {"task": task_payload(t)}) for t in group],
+                     actor=actor)
+
+
+@write_transaction
+def workspace_member_update(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUID, role: str) -> WorkspaceMember:
+    """Change a member's role (owners only); a demotion to viewer takes their projects, leads and tasks."""
+    workspace, member = project_services.workspace_member_for_change(workspace_id=workspace_id, actor=actor,
+                                                                     user_id=user_id, role=role)
+    if member.role == role:
+        return member
+    if role == WorkspaceRole.VIEWER:
+        tasks = _lock_assigned_tasks(workspace_id=workspace.pk, user_id=user_id)
+        project_services.workspace_member_revoke_projects(workspace=workspace, user_id=user_id, actor=actor)
+        task_unassign(tasks=tasks, actor=actor)
+    return project_services.workspace_member_set_role(workspace=workspace, member=member, role=role, actor=actor)
+
+
+@write_transaction
+def workspace_member_remove(*, workspace_id: uuid.UUID, actor, user_id: uuid.UUID) -> None:
+    """Remove a member (owners), or leave (anyone): with their projects, leads and task assignments."""
+    workspace, member = project_services.workspace_member_for_change(workspace_id=workspace_id, actor=actor,
+                                                                     user_id=user_id, role=None)
+    tasks = [] if member.role == WorkspaceRole.VIEWER else _lock_assigned_tasks(workspace_id=workspace.pk,
+                                                                               user_id=user_id)
+    project_services.workspace_member_revoke_projects(workspace=workspace, user_id=user_id, actor=actor)
+    task_unassign(tasks=tasks, actor=actor)
+    project_services.workspace_member_delete(workspace=workspace, member=member, actor=actor)

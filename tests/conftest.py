@@ -84,25 +84,35 @@ def statuses(project):
     return {s.group: s for s in Status.objects.filter(project=project)}
 
 
-@pytest.fixture
-def assert_max_queries():
-    """Pin a query budget (DESIGN.md): at most ``n`` SQL statements that do work.
+def work_statements(captured: list[dict]) -> list[str]:
+    """The statements that do work, of ``CaptureQueriesContext.captured_queries``.
 
-    Transaction control (BEGIN, COMMIT, SAVEPOINT, RELEASE) is not counted: a
-    test's own transaction turns a service's ``atomic()`` into a savepoint pair,
-    where in production it is a BEGIN/COMMIT pair, and neither does work.
-    Everything else is, and the failure lists every statement.
+    Transaction control (BEGIN, COMMIT, SAVEPOINT, RELEASE) is left out: a
+    test's own transaction turns a service's ``atomic()`` into a savepoint
+    pair, where in production it is a BEGIN/COMMIT pair that the driver sends
+    (not a statement of the request's), and neither does work.
+    """
+    return [q["sql"] for q in captured if not _TRANSACTION_CONTROL.match(q["sql"])]
+
+
+@pytest.fixture
+def assert_num_queries():
+    """Pin a query budget (DESIGN.md) at its exact count: ``n`` statements that do work (``work_statements``).
+
+    ``n`` may be a dict by ``connection.vendor`` where the backends differ. The
+    failure lists every statement.
     """
 
     @contextmanager
-    def check(n: int):
+    def check(n: int | dict):
+        expected = n[connection.vendor] if isinstance(n, dict) else n
         with CaptureQueriesContext(connection) as ctx:
             yield ctx
-        work = [q["sql"] for q in ctx.captured_queries if not _TRANSACTION_CONTROL.match(q["sql"])]
-        if len(work) > n:
-            listing = "\n".join(f"{i}. {sql[:300]}" for i, sql in enumerate(work, 1))
-            pytest.fail(f"{len(work)} queries, budget {n}:\n{listing}")
+        work = work_statements(ctx.captured_queries)
         ctx.work_queries = work
+        if len(work) != expected:
+            listing = "\n".join(f"{i}. {sql[:400]}" for i, sql in enumerate(work, 1))
+            pytest.fail(f"{len(work)} queries, expected exactly {expected}:\n{listing}")
 
     return check
 

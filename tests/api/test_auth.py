@@ -398,13 +398,12 @@ def test_health_reports_a_cache_and_a_channel_layer_that_are_down(db, client, se
 
 
 def test_health_503_when_the_database_is_down(db, client, monkeypatch):
-    import accounts.api
+    from django.db import connection
 
-    class Down:
-        def cursor(self):
-            raise OperationalError("database is down")
+    def down(*args, **kwargs):
+        raise OperationalError("database is down")
 
-    monkeypatch.setattr(accounts.api, "connection", Down())
+    monkeypatch.setattr(connection, "cursor", down)
     reply = client.get(f"{API}/health")
     assert reply.status_code == 503
     assert reply.json()["database"] == "down"

@@ -11,6 +11,7 @@ import pytest
 from projects import services
 from projects.models import Project
 from taskhub.errors import Conflict
+from tasks import services as task_services
 from tasks.models import Task
 from tests import factories
 
@@ -46,25 +47,25 @@ def _check_revoked(project, editor, owner, holdings, got):
 
 def test_demoting_to_viewer_unassigns_and_clears_the_lead(workspace, project, owner, editor, holdings, new_events):
     with new_events(project) as got:
-        services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="viewer")
+        task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="viewer")
     _check_revoked(project, editor, owner, holdings, got)
 
 
 def test_removing_a_member_unassigns_and_clears_the_lead(workspace, project, owner, editor, holdings, new_events):
     with new_events(project) as got:
-        services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=editor.pk)
+        task_services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=editor.pk)
     _check_revoked(project, editor, owner, holdings, got)
 
 
 def test_leaving_unassigns_too(workspace, project, owner, editor, holdings, new_events):
     with new_events(project) as got:
-        services.workspace_member_remove(workspace_id=workspace.pk, actor=editor, user_id=editor.pk)
+        task_services.workspace_member_remove(workspace_id=workspace.pk, actor=editor, user_id=editor.pk)
     _check_revoked(project, editor, owner, holdings, got)
 
 
 def test_a_role_that_may_still_hold_assignments_keeps_them(workspace, project, owner, editor, holdings, unchanged):
     before = {t.pk: t.version for t in Task.objects.all()}
-    services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="owner")
+    task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="owner")
     assert {t.pk: t.version for t in Task.objects.all()} == before
     assert Task.objects.filter(assignee=editor).count() == 3
     assert Project.objects.get(pk=project.pk).lead_id == editor.pk
@@ -74,14 +75,14 @@ def test_a_refused_demotion_changes_nothing(workspace, project, owner, editor, h
     # The editor is the only admin of a project of their own: the demotion is refused as a whole.
     factories.project(workspace, editor, key="ED")
     with unchanged(), pytest.raises(Conflict):
-        services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="viewer")
+        task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="viewer")
 
 
 def test_the_board_and_counters_stay_exact(workspace, project, owner, editor, holdings):
     from projects.management.commands.recount import recount_project
     from projects.models import ProjectCounters
 
-    services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=editor.pk)
+    task_services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=editor.pk)
     counts = ProjectCounters.objects.get(project=project).counts()
     recounted = recount_project(project.pk)
     assert counts == {name: recounted[name] for name in counts}

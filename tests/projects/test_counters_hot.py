@@ -3,6 +3,10 @@
 A non-HOT update leaves a dead row version and new index entries that only
 VACUUM removes; on the project everyone writes to they pile up and every
 later UPDATE of the row slows down (see ``ProjectCounters``).
+
+Each write commits, as in production: a committed write's old row versions
+are what the next write prunes to make room on the page. (Inside one long
+transaction none of them could be pruned, and the page would fill.)
 """
 
 import pytest
@@ -11,15 +15,18 @@ from django.db import connection
 from tasks import services as task_services
 
 pytestmark = [
-    pytest.mark.django_db,
+    pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="HOT updates are PostgreSQL's"),
 ]
 
 
 def _updates() -> tuple[int, int]:
+    """Row updates and HOT updates of the counters table so far (this connection's reports flushed first)."""
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")  # reported at the end of this (autocommit) statement
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
-            "SELECT pg_stat_get_xact_tuples_updated(c.oid), pg_stat_get_xact_tuples_hot_updated(c.oid)"
+            "SELECT pg_stat_get_tuples_updated(c.oid), pg_stat_get_tuples_hot_updated(c.oid)"
             " FROM pg_class c WHERE c.relname = 'projects_projectcounters'"
         )
         return cursor.fetchone()

@@ -12,19 +12,19 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db.models import Value
 
 from projects import services as project_services
-from projects.counters import _derived_status_sql, counters_apply, log_project_events
+from projects.counters import counters_apply, log_project_events
 from projects.management.commands.recount import recount_project
 from projects.models import COUNT_FIELDS, ProjectCounters, Status, derived_status
 from projects.schemas import ProjectOut
-from projects.selectors import project_attach_counts, project_get_for_member
+from projects.selectors import derived_status_expression, project_attach_counts, project_get_for_member
 from realtime.models import Event
 from taskhub.errors import Conflict, ValidationError
 from tasks import services as task_services
 from tasks.models import Task
-from tasks.selectors import task_list_for_board
+from tasks.selectors import task_list_for_project
 
 pytestmark = pytest.mark.django_db
 
@@ -40,11 +40,14 @@ class Board:
         self.columns: dict = {}
         self.reload()
 
+    def column(self, status) -> list:
+        return [task.pk for task in task_list_for_project(project=self.project, status_id=status.pk)]
+
     def reload(self, status_id=None) -> None:
         statuses = Status.objects.filter(project=self.project)
         for status in statuses:
             if status_id is None or status.pk == status_id:
-                self.columns[status.pk] = [t.pk for t in task_list_for_board(status=status)]
+                self.columns[status.pk] = self.column(status)
         for gone in set(self.columns) - {s.pk for s in statuses}:
             del self.columns[gone]
 
@@ -58,7 +61,7 @@ class Board:
 
     def assert_matches_database(self) -> None:
         for status in Status.objects.filter(project=self.project):
-            assert [t.pk for t in task_list_for_board(status=status)] == self.columns[status.pk], status.name
+            assert self.column(status) == self.columns[status.pk], status.name
 
 
 def _random_write(rng: random.Random, board: Board, project, user, step: int) -> str:
@@ -182,7 +185,7 @@ def test_random_board_writes_keep_counters_log_and_status_exact(project, owner, 
     # The API shows the recount's derived status, from the database and from the cache.
     expected = derived_status({name: recount[name] for name in COUNT_FIELDS})
     for _ in ("cache miss", "cache hit"):
-        shown = project_get_for_member(project_id=project.pk, user=owner, with_counters=False)
+        shown = project_get_for_member(project_id=project.pk, user=owner)
         project_attach_counts([shown])
         out = ProjectOut.from_orm(shown)
         assert (out.derived_status, out.status) == (expected, expected)
@@ -220,14 +223,15 @@ def _states(limit: int):
         yield {"total": sum(values), **state}
 
 
-def test_the_sql_case_computes_derived_status():
+def test_the_orm_expression_computes_derived_status(project):
+    """``derived_status_expression`` (what the database runs) agrees with ``derived_status`` everywhere."""
     states = list(_states(2))
     states += [{"total": 7, "todo": 0, "active": 0, "review": 0, "issue": 0, "done": 7},
                {"total": 1000, "todo": 0, "active": 0, "review": 999, "issue": 0, "done": 1}]
-    with connection.cursor() as cursor:
-        for state in states:
-            cursor.execute("SELECT " + _derived_status_sql(lambda name, s=state: str(s[name])))
-            assert cursor.fetchone()[0] == derived_status(state), state
+    row = ProjectCounters.objects.filter(project=project)
+    for state in states:
+        expression = derived_status_expression({name: Value(state[name]) for name in COUNT_FIELDS})
+        assert row.annotate(status=expression).values_list("status", flat=True).get() == derived_status(state), state
 
 
 def test_status_events_are_logged_exactly_when_the_derived_status_changes(project, owner):

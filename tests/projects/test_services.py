@@ -189,7 +189,7 @@ def test_adding_an_unknown_email_is_not_found(workspace, owner, unchanged):
 
 def test_owner_changes_a_role(workspace, owner, viewer, new_events):
     with new_events(workspace=workspace) as got:
-        member = services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=viewer.pk,
+        member = task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=viewer.pk,
                                                   role="editor")
 
     assert member.role == "editor"
@@ -200,7 +200,7 @@ def test_owner_changes_a_role(workspace, owner, viewer, new_events):
 
 def test_changing_to_the_same_role_writes_nothing(workspace, owner, viewer, unchanged):
     with unchanged():
-        member = services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=viewer.pk,
+        member = task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=viewer.pk,
                                                   role="viewer")
     assert member.role == "viewer"
 
@@ -210,30 +210,34 @@ def test_downgrading_to_viewer_drops_project_memberships(workspace, project, own
     assert project_role(project, editor) == project_role(second, editor) == "member"
 
     with new_events(workspace=workspace) as got:
-        services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="viewer")
+        task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="viewer")
 
     assert role_in(workspace, editor) == "viewer"
     assert not ProjectMember.objects.filter(user=editor).exists()
     # The owner's own memberships stay.
     assert project_role(project, owner) == project_role(second, owner) == "admin"
-    assert got.types == ["member_role_changed"]
+    # Each board hears that the editor left it (in its own stream, with a seq), then the workspace.
+    assert got.types == ["member_removed", "member_removed", "member_role_changed"]
+    assert sorted(str(e.project_id) for e in got[:2]) == sorted([str(project.pk), str(second.pk)])
+    assert all(e.seq is not None and e.data["user"]["id"] == str(editor.pk) for e in got[:2])
+    assert got[2].project_id is None and got[2].data["role"] == "viewer"
 
 
 def test_downgrading_the_last_admin_of_a_project_conflicts(workspace, owner, editor, unchanged):
     # The editor created this project, so it is its only admin.
     factories.project(workspace, editor, key="ED")
     with unchanged(), pytest.raises(Conflict):
-        services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="viewer")
+        task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="viewer")
 
 
 def test_the_last_owner_cannot_be_demoted(workspace, owner, unchanged):
     with unchanged(), pytest.raises(Conflict):
-        services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=owner.pk, role="editor")
+        task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=owner.pk, role="editor")
 
 
 def test_an_owner_can_be_demoted_while_another_owner_remains(workspace, owner, editor):
-    services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="owner")
-    services.workspace_member_update(workspace_id=workspace.pk, actor=editor, user_id=owner.pk, role="editor")
+    task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor.pk, role="owner")
+    task_services.workspace_member_update(workspace_id=workspace.pk, actor=editor, user_id=owner.pk, role="editor")
     assert (role_in(workspace, owner), role_in(workspace, editor)) == ("editor", "owner")
 
 
@@ -245,29 +249,33 @@ def test_an_owner_can_be_demoted_while_another_owner_remains(workspace, owner, e
 def test_only_owners_change_roles(request, workspace, editor_outside, who, error, unchanged):
     user = request.getfixturevalue(who)
     with unchanged(), pytest.raises(error):
-        services.workspace_member_update(workspace_id=workspace.pk, actor=user, user_id=editor_outside.pk,
+        task_services.workspace_member_update(workspace_id=workspace.pk, actor=user, user_id=editor_outside.pk,
                                          role="owner")
 
 
 def test_changing_the_role_of_a_non_member_is_not_found(workspace, owner, outsider, unchanged):
     with unchanged(), pytest.raises(NotFound):
-        services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=outsider.pk, role="editor")
+        task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=outsider.pk,
+                                              role="editor")
 
 
 def test_owner_removes_a_member_and_their_project_memberships(workspace, project, owner, editor, new_events):
     with new_events(workspace=workspace) as got:
-        services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=editor.pk)
+        task_services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=editor.pk)
 
     assert role_in(workspace, editor) is None
     assert not ProjectMember.objects.filter(user=editor).exists()
-    assert got.types == ["member_removed"]
-    assert (got[0].seq, got[0].data["user"]["id"], got[0].data["role"]) == (None, str(editor.pk), "editor")
+    assert got.types == ["member_removed", "member_removed"]
+    # First the project's own stream (the editor was a member of it), then the workspace's.
+    assert (got[0].project_id, got[0].data["user"]["id"], got[0].data["role"]) == (project.pk, str(editor.pk),
+                                                                                   "member")
+    assert (got[1].seq, got[1].data["user"]["id"], got[1].data["role"]) == (None, str(editor.pk), "editor")
 
 
 @pytest.mark.parametrize("who", ["editor", "viewer", "editor_outside"])
 def test_anyone_may_leave(request, workspace, project, who):
     user = request.getfixturevalue(who)
-    services.workspace_member_remove(workspace_id=workspace.pk, actor=user, user_id=user.pk)
+    task_services.workspace_member_remove(workspace_id=workspace.pk, actor=user, user_id=user.pk)
     assert role_in(workspace, user) is None
     assert not ProjectMember.objects.filter(user=user).exists()
 
@@ -280,30 +288,30 @@ def test_anyone_may_leave(request, workspace, project, who):
 def test_only_owners_remove_others(request, workspace, editor_outside, who, error, unchanged):
     user = request.getfixturevalue(who)
     with unchanged(), pytest.raises(error):
-        services.workspace_member_remove(workspace_id=workspace.pk, actor=user, user_id=editor_outside.pk)
+        task_services.workspace_member_remove(workspace_id=workspace.pk, actor=user, user_id=editor_outside.pk)
 
 
 def test_the_last_owner_cannot_leave(workspace, owner, unchanged):
     with unchanged(), pytest.raises(Conflict):
-        services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=owner.pk)
+        task_services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=owner.pk)
 
 
 def test_an_owner_can_leave_while_another_owner_remains(workspace, owner, editor_outside):
-    services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor_outside.pk,
+    task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor_outside.pk,
                                      role="owner")
-    services.workspace_member_remove(workspace_id=workspace.pk, actor=editor_outside, user_id=owner.pk)
+    task_services.workspace_member_remove(workspace_id=workspace.pk, actor=editor_outside, user_id=owner.pk)
     assert role_in(workspace, owner) is None
 
 
 def test_the_last_admin_of_a_project_cannot_leave(workspace, owner, editor, unchanged):
     factories.project(workspace, editor, key="ED")
     with unchanged(), pytest.raises(Conflict):
-        services.workspace_member_remove(workspace_id=workspace.pk, actor=editor, user_id=editor.pk)
+        task_services.workspace_member_remove(workspace_id=workspace.pk, actor=editor, user_id=editor.pk)
 
 
 def test_removing_a_non_member_is_not_found(workspace, owner, outsider, unchanged):
     with unchanged(), pytest.raises(NotFound):
-        services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=outsider.pk)
+        task_services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=outsider.pk)
 
 
 # --- project create ------------------------------------------------------------------------
@@ -622,7 +630,7 @@ def test_project_member_add(project, owner, editor_outside, new_events):
 
 
 def test_a_workspace_owner_can_be_added(workspace, project, owner, editor_outside):
-    services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor_outside.pk,
+    task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=editor_outside.pk,
                                      role="owner")
     services.project_member_add(project_id=project.pk, actor=owner, user_id=editor_outside.pk, role="admin")
     assert project_role(project, editor_outside) == "admin"
@@ -887,18 +895,14 @@ def test_override_with_a_naive_expiry_is_refused(project, owner):
                                               expires_at=datetime.datetime(2031, 1, 1))
 
 
-@pytest.mark.parametrize(("with_people", "with_counters", "joined"), [
-    (True, True, {"lead", "created_by", "override_by", "counters"}),
-    (True, False, {"lead", "created_by", "override_by"}),
-    (False, True, {"counters"}),
-    (False, False, set()),
-])
-def test_project_get_for_member_joins_only_what_it_is_asked_for(project, editor, outsider, with_people,
-                                                                with_counters, joined):
-    got = project_get_for_member(project_id=project.pk, user=editor, with_people=with_people,
-                                 with_counters=with_counters)
-    assert (got.pk, got.ws_role, got.project_role) == (project.pk, "editor", "member")
-    assert set(got._state.fields_cache) == joined
+def test_project_get_for_member_loads_roles_counters_and_people_in_one_query(
+        project, owner, editor, outsider, django_assert_num_queries):
+    services.project_update(project_id=project.pk, user=owner, fields={"lead_id": editor.pk})
+    with django_assert_num_queries(1):
+        got = project_get_for_member(project_id=project.pk, user=editor)
+    with django_assert_num_queries(0):  # nothing left to load lazily
+        assert (got.pk, got.ws_role, got.project_role) == (project.pk, "editor", "member")
+        assert (got.lead.display_name, got.created_by.email) == (editor.display_name, owner.email)
+        assert got.override_by is None and got.counters.last_seq >= 2
     with pytest.raises(NotFound):
-        project_get_for_member(project_id=project.pk, user=outsider, with_people=with_people,
-                               with_counters=with_counters)
+        project_get_for_member(project_id=project.pk, user=outsider)

@@ -346,7 +346,7 @@ async def test_removed_member_gets_access_revoked_and_nothing_more(workspace, pr
     await communicator.send_json_to({"type": "subscribe", "workspace_id": str(workspace.pk)})
     await receive_until(communicator, "subscribed")
     # The editor is a project member: removing them from the workspace drops that too.
-    await run(project_services.workspace_member_remove, workspace_id=workspace.pk, actor=owner, user_id=editor.pk)
+    await run(task_services.workspace_member_remove, workspace_id=workspace.pk, actor=owner, user_id=editor.pk)
     await run(task_services.task_create, project_id=own.pk, user=editor, title="first barrier")
     frames = await frames_through(communicator, own, await last_seq(own))
     revoked = [f["data"] for f in frames if f["type"] == "access_revoked"]

@@ -15,7 +15,7 @@ from projects.models import COUNT_FIELDS, Project, ProjectCounters, Status
 from taskhub.errors import Conflict, NotFound, PermissionDenied, PreconditionFailed, ValidationError
 from tasks import services
 from tasks.models import Comment, Task
-from tasks.selectors import task_list_for_board
+from tasks.selectors import task_list_for_project
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +41,7 @@ def assert_counters_exact(project) -> None:
 
 def column(status) -> list[str]:
     """Titles of a column's live tasks in board order."""
-    return [task.title for task in task_list_for_board(status=status)]
+    return [task.title for task in task_list_for_project(project=status.project, status_id=status.pk)]
 
 
 def fresh(task) -> Task:
