@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import ApiToken, User, new_token
+from projects.services import invitations_deliver
 from taskhub.errors import ApplicationError, Conflict, ValidationError
 
 
@@ -39,7 +40,10 @@ def user_register(*, email: str, password: str, display_name: str = "") -> User:
         raise Conflict("An account with this email already exists.", code="email_taken")
     try:
         with transaction.atomic():
-            return User.objects.create_user(email, password, display_name=display_name)
+            user = User.objects.create_user(email, password, display_name=display_name)
+            # Invitations that were waiting for this address: their notifications, in the same transaction.
+            invitations_deliver(user=user)
+            return user
     except IntegrityError as exc:  # a concurrent registration won the race
         raise Conflict("An account with this email already exists.", code="email_taken") from exc
 

@@ -91,12 +91,17 @@ def seed() -> dict:
                  for i in range(300)]
         for i in range(30):
             task_services.comment_create(task_id=tasks[0].pk, user=user, body=f"comment {i}")
+    recipients = []
+    for i in range(5):  # the people a notifying write tells (NOTIFY rows)
+        recipient = User.objects.filter(email=f"recipient{i}@inprocess.local").first()
+        recipients.append(recipient or User.objects.create_user(f"recipient{i}@inprocess.local",
+                                                                "bench-password-123", display_name=f"R{i}"))
     user = User.objects.get(email="bench@inprocess.local")
     workspace = Workspace.objects.get(name="Bench", members__user=user)
     project = Project.objects.get(workspace=workspace, key="BOARD")
     return {"user": user, "workspace": workspace, "project": project,
             "task": Task.objects.filter(project=project).order_by("number").first(),
-            "todo": Status.objects.get(project=project, group="todo")}
+            "todo": Status.objects.get(project=project, group="todo"), "recipients": recipients}
 
 
 def _median(call, reps: int, atomic: bool = False, locking: bool = False) -> float:
@@ -228,6 +233,22 @@ def statements(world: dict, reps: int) -> dict[str, float]:
         project_id=project.pk, user_id=user.pk, status_id=None, parent_id=None), reps)
     rows["COLUMN_FOR_CREATE ORM"] = _median(lambda: column_for_create_orm(
         project_id=project.pk, user=user, status_id=None, parent_id=None), reps)
+    from notifications import queries as notification_queries
+    from notifications.models import Notification
+    from notifications.services import notify_rows_orm
+
+    def notification_rows(how_many: int) -> list:
+        now = timezone.now()
+        return [Notification(user_id=r.pk, seq=0, type="mentioned", text="Bench mentioned you", actor_id=user.pk,
+                             workspace_id=project.workspace_id, project_id=project.pk, task_id=task.pk,
+                             task_key="BOARD-1", task_title=task.title, created_at=now)
+                for r in sorted(world["recipients"][:how_many], key=lambda r: str(r.pk))]
+
+    for how_many in (1, 5):
+        rows[f"NOTIFY literal, {how_many} recipient(s)"] = _median(lambda n=how_many: notification_queries.notify(
+            notification_rows(n), actor_id=user.pk, created_at=timezone.now()), reps, True)
+        rows[f"NOTIFY ORM, {how_many} recipient(s)"] = _median(
+            lambda n=how_many: notify_rows_orm(notification_rows(n)), reps, True)
     rows["COMMENT_PAGE literal, 30 comments"] = _median(
         lambda: task_queries.comment_page(task_id=task.pk, after=None, limit=51), reps)
     from tasks.selectors import comment_list_for_task

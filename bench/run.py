@@ -411,6 +411,9 @@ def scenario_create(args, seed, server, results):
         rows, usage = [], {}
         for name, target, extra in (
             ("create task", _worker, {"path": path}),
+            # The same, assigned to another user: one notification written and published per request.
+            ("create task, assignee", _worker, {"path": path, "body": {"title": "bench",
+                                                                       "assignee_id": seed["assignee_id"]}}),
             ("minimal view", _worker, {"path": floor_path}),
             ("psycopg floor", _floor_worker, {}),
         ):
@@ -432,6 +435,10 @@ def scenario_create(args, seed, server, results):
                 f"to psycopg {by['create task']['p50'] / by['psycopg floor']['p50']:.2f}; throughput ratio to "
                 f"minimal view {by['create task']['rps'] / by['minimal view']['rps']:.2f}")
         print_table(f"Task creation, {clients} client(s)", rows, note)
+        assigned, plain = by["create task, assignee"], by["create task"]
+        print(f"with an assignee (a notification): p50 {assigned['p50']:.2f} ms against {plain['p50']:.2f} ms "
+              f"({(assigned['p50'] / plain['p50'] - 1) * 100:+.1f}%), {assigned['rps']:.0f} against "
+              f"{plain['rps']:.0f} req/s ({(assigned['rps'] / plain['rps'] - 1) * 100:+.1f}%)")
         for name, cpu in usage.items():
             print(cpu_line(name, cpu))
         results.append({"scenario": f"create-c{clients}", "server": server.name, "rows": rows})
@@ -583,12 +590,13 @@ async def _discard(reader) -> None:
         pass
 
 
-async def _timed_writes(base: str, token: str, project_ids: list[str], count: int,
-                        rate: float) -> list[tuple[str, float, float, float, str]]:
+async def _timed_writes(base: str, token: str, project_ids: list[str], count: int, rate: float,
+                        extra: dict | None = None) -> list[tuple[str, float, float, float, str]]:
     """``count`` task creations in each of ``project_ids``, one at a time, interleaved.
 
     Each project gets at most ``rate`` writes per second; with two projects the
     writes alternate, the second one's half-way between two of the first's.
+    ``extra`` is added to every body (an ``assignee_id``).
     """
     import aiohttp
 
@@ -604,7 +612,7 @@ async def _timed_writes(base: str, token: str, project_ids: list[str], count: in
             sent = time.monotonic()
             status, elapsed, _, payload, done = await _request(session, base, token, "POST",
                                                                f"/api/v1/projects/{project_id}/tasks",
-                                                               {"title": f"ws {i}"})
+                                                               {"title": f"ws {i}", **(extra or {})})
             assert status == 201, payload
             rows.append((json.loads(payload)["id"], sent, done, elapsed, project_id))
     return rows
@@ -696,6 +704,76 @@ def scenario_sockets(args, seed, http, ws_server, results):
     results.append({"scenario": "sockets", "rows": rows})
 
 
+def _notification_listener(spec: dict, ready, stop, out) -> None:
+    """One socket of the assignee, subscribed to their notifications; records when each task's arrives."""
+    os.nice(19)
+
+    async def main():
+        import urllib.request
+
+        import websockets
+
+        request = urllib.request.Request(spec["http"] + "/api/v1/realtime/ticket", method="POST",
+                                         headers={"Authorization": f"Bearer {spec['token']}"})
+        ticket = json.loads(urllib.request.urlopen(request).read())["ticket"]
+        arrivals: dict[str, float] = {}
+        seqs: list[int] = []
+        async with websockets.connect(f"{spec['ws']}/ws/?ticket={ticket}", origin=spec["http"], max_queue=None,
+                                      open_timeout=30) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "notifications": True, "since": None}))
+            while json.loads(await ws.recv())["type"] != "subscribed":
+                pass
+            ready.set()
+
+            async def listen():
+                async for raw in ws:
+                    now = time.monotonic()
+                    frame = json.loads(raw)
+                    if frame["type"] == "notification" and frame["data"]["task"]:
+                        arrivals[frame["data"]["task"]["id"]] = now
+                        seqs.append(frame["seq"])
+
+            listener = asyncio.create_task(listen())
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(spec["drain_seconds"])
+            listener.cancel()
+        out.put((arrivals, seqs))
+
+    asyncio.run(main())
+
+
+def scenario_notify(args, seed, http, ws_server, results):
+    """Delivery time of a notification: from the assigning write's response to the assignee's socket."""
+    ready, stop, out = mp.Event(), mp.Event(), mp.Queue()
+    spec = {"http": ws_server.url, "ws": ws_server.url.replace("http", "ws"), "token": seed["assignee_token"],
+            "drain_seconds": 3}
+    listener = mp.Process(target=_notification_listener, args=(spec, ready, stop, out))
+    listener.start()
+    if not ready.wait(120):
+        raise SystemExit("the notification socket did not subscribe")
+    try:
+        writes = asyncio.run(_timed_writes(http.url, seed["token"], [seed["project_id"]], args.socket_writes,
+                                           args.socket_rate, {"assignee_id": seed["assignee_id"]}))
+    finally:
+        stop.set()
+    arrivals, seqs = out.get(timeout=60)
+    listener.join(timeout=30)
+    delivery = [(arrivals[w[0]] - w[2]) * 1000 for w in writes if w[0] in arrivals]
+    write_ms = [w[3] * 1000 for w in writes]
+    gap_free = seqs == list(range(seqs[0], seqs[0] + len(seqs))) if seqs else False
+    print(f"\n### Notification delivery ({http.name} HTTP, {ws_server.name} WebSockets at nice {args.ws_nice}; "
+          f"{len(writes)} task creations with an assignee, {args.socket_rate:g}/s)")
+    print("| writes | write p50 ms | write p99 ms | notifications received | in seq order, no gap |"
+          " response->notification p50 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {len(writes)} | {pct(write_ms, 50):.2f} | {pct(write_ms, 99):.2f} | {len(delivery)} | {gap_free} |"
+          f" {pct(delivery, 50):.2f} | {pct(delivery, 99):.2f} | {max(delivery, default=float('nan')):.2f} |")
+    results.append({"scenario": "notify", "writes": len(writes), "received": len(delivery), "gap_free": gap_free,
+                    "write_p50": pct(write_ms, 50), "write_p99": pct(write_ms, 99),
+                    "delivery_p50": pct(delivery, 50), "delivery_p99": pct(delivery, 99)})
+
+
 # --- main ------------------------------------------------------------------------------------------------
 
 
@@ -720,7 +798,7 @@ def main() -> None:
     parser.add_argument("--compare", nargs="*",
                         default=["gunicorn", "gunicorn-4", "granian", "granian-4x1", "uvicorn", "daphne"],
                         help="servers for the comparison table (empty to skip)")
-    parser.add_argument("--only", nargs="*", default=["servers", "seed", "create", "board", "sockets"])
+    parser.add_argument("--only", nargs="*", default=["servers", "seed", "create", "board", "sockets", "notify"])
     args = parser.parse_args()
 
     seed = prepare_database(args)
@@ -739,10 +817,13 @@ def main() -> None:
             scenario_board(args, seed, http, results)
         if "seed" in args.only:
             scenario_seed(args, seed, http, results)
-        if "sockets" in args.only:
+        if "sockets" in args.only or "notify" in args.only:
             ws_server = Server(args.ws_server, args, metrics_dir, nice=args.ws_nice)
             try:
-                scenario_sockets(args, seed, http, ws_server, results)
+                if "sockets" in args.only:
+                    scenario_sockets(args, seed, http, ws_server, results)
+                if "notify" in args.only:
+                    scenario_notify(args, seed, http, ws_server, results)
             finally:
                 ws_server.stop()
     finally:

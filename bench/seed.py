@@ -58,13 +58,17 @@ def main() -> None:
     floor_status = Status.objects.get(project=floor, group="todo")
     # Written to between the watched project's writes in the sockets scenario; no socket subscribes to it.
     unwatched = project_services.project_create(workspace_id=workspace.pk, user=user, name="Unwatched", key="QUIET")
+    # Tasks are assigned to them in the notification scenarios: their socket follows their notifications.
+    assignee = User.objects.create_user("assignee@taskhub.local", PASSWORD, display_name="Assignee")
+    project_services.workspace_member_add(workspace_id=workspace.pk, actor=user, email=assignee.email, role="editor")
+    assignee_raw, _ = token_create(email=assignee.email, password=PASSWORD)
     boards = [board(workspace, user, f"B{size}", size) for size in (10, 1000, 10000)]
     with open(os.devnull, "w") as quiet:
         call_command("recount", stdout=quiet)
     json.dump({
         "token": raw, "workspace_id": str(workspace.pk), "project_id": str(seed.pk), "task_id": str(task.pk),
         "status_id": str(todo.pk), "floor_project_id": str(floor.pk), "floor_status_id": str(floor_status.pk),
-        "quiet_project_id": str(unwatched.pk),
+        "quiet_project_id": str(unwatched.pk), "assignee_id": str(assignee.pk), "assignee_token": assignee_raw,
         "boards": boards,
     }, sys.stdout)
 

@@ -1,7 +1,15 @@
 from django.contrib import admin
 
 from projects import services
-from projects.models import Project, ProjectCounters, ProjectMember, Status, Workspace, WorkspaceMember
+from projects.models import (
+    Invitation,
+    Project,
+    ProjectCounters,
+    ProjectMember,
+    Status,
+    Workspace,
+    WorkspaceMember,
+)
 from taskhub.admin_utils import ServiceAdminMixin
 
 
@@ -131,3 +139,22 @@ class ProjectCountersAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ServiceAdminMixin, ReadOnlyAdmin):
+    """Invitations are sent and answered through the API; staff may cancel pending ones (as an owner would)."""
+
+    list_display = ["email", "workspace", "role", "status", "invited_by", "created_at", "expires_at", "responded_at"]
+    list_select_related = ["workspace", "invited_by"]
+    list_filter = ["status", "role"]
+    search_fields = ["email", "workspace__name", "invited_by__email"]
+    actions = ["cancel_invitations"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # cancel instead: the row is the record of who was invited
+
+    @admin.action(description="Cancel selected pending invitations")
+    def cancel_invitations(self, request, queryset):
+        for invitation in queryset:
+            self.run_service(request, services.invitation_cancel, invitation_id=invitation.pk, user=request.user)

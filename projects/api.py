@@ -10,7 +10,10 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from projects import selectors, services
+from projects.models import InvitationStatus
 from projects.schemas import (
+    InvitationIn,
+    InvitationOut,
     MemberOut,
     OverrideIn,
     ProjectIn,
@@ -275,4 +278,59 @@ def status_update(request, status_id: uuid.UUID, payload: StatusPatch):
 def status_delete(request, status_id: uuid.UUID, move_to: uuid.UUID | None = None):
     """Delete a column; its tasks move to ``move_to`` in the same transaction (``409`` without it)."""
     services.status_delete(status_id=status_id, user=request.user, move_to=move_to)
+    return Status(204, None)
+
+
+# --- invitations -----------------------------------------------------------------------------------------------
+
+
+@router.post("/workspaces/{workspace_id}/invitations", response={201: InvitationOut, **ERRORS}, tags=["invitations"])
+def invitation_create(request, workspace_id: uuid.UUID, payload: InvitationIn):
+    """Invite an email address (owners: any role; editors: editors and viewers). ``409`` when it is a member or
+    has a pending invitation here. The address need not have an account yet."""
+    invitation = services.invitation_create(workspace_id=workspace_id, actor=request.user, email=payload.email,
+                                            role=payload.role)
+    return Status(201, invitation)
+
+
+class InvitationPageParams(PageParams):
+    status: InvitationStatus | None = None
+
+
+@router.get("/workspaces/{workspace_id}/invitations", response={200: Page[InvitationOut], **ERRORS},
+            tags=["invitations"])
+def invitation_list(request, workspace_id: uuid.UUID, params: Query[InvitationPageParams]):
+    """The workspace's invitations, newest first (owners and editors); ``status`` filters them as they read now."""
+    workspace = selectors.workspace_get_for_member(workspace_id=workspace_id, user=request.user)
+    items, next_cursor = selectors.invitation_page_for_workspace(workspace=workspace, user=request.user,
+                                                                 status=params.status, limit=params.limit,
+                                                                 cursor=params.cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/me/invitations", response={200: Page[InvitationOut], 422: ValidationErrorOut}, tags=["invitations"])
+def my_invitation_list(request, params: Query[PageParams]):
+    """Pending invitations addressed to the caller's email, newest first."""
+    items, next_cursor = selectors.invitation_page_for_user(user=request.user, limit=params.limit,
+                                                            cursor=params.cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post("/invitations/{invitation_id}/accept", response={200: WorkspaceOut, **ERRORS}, tags=["invitations"])
+def invitation_accept(request, invitation_id: uuid.UUID):
+    """Join the workspace with the invited role (the invitee only). Answered again, it answers the same;
+    ``409`` once declined, cancelled or expired."""
+    return services.invitation_accept(invitation_id=invitation_id, user=request.user)
+
+
+@router.post("/invitations/{invitation_id}/decline", response={200: InvitationOut, **ERRORS}, tags=["invitations"])
+def invitation_decline(request, invitation_id: uuid.UUID):
+    """Decline an invitation (the invitee only); the inviter is notified."""
+    return services.invitation_decline(invitation_id=invitation_id, user=request.user)
+
+
+@router.delete("/invitations/{invitation_id}", response={204: None, **ERRORS}, tags=["invitations"])
+def invitation_cancel(request, invitation_id: uuid.UUID):
+    """Withdraw a pending invitation (its inviter, or an owner of the workspace)."""
+    services.invitation_cancel(invitation_id=invitation_id, user=request.user)
     return Status(204, None)

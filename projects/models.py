@@ -252,3 +252,54 @@ class ProjectCounters(models.Model):
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in COUNT_FIELDS}
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class Invitation(models.Model):
+    """An invitation to a workspace, addressed to an email (which may have no account yet).
+
+    ``status`` is what was last decided; a pending invitation past
+    ``expires_at`` reads as expired (``effective_status``) and cannot be
+    accepted, and is marked so when a new one to the same address is sent.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.DB_CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)  # stored lower-cased: addresses are matched whatever their case
+    role = models.CharField(max_length=10, choices=WorkspaceRole.choices)
+    status = models.CharField(max_length=10, choices=InvitationStatus.choices, default=InvitationStatus.PENDING)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # One pending invitation per address and workspace (a second one is a 409).
+            models.UniqueConstraint(fields=["workspace", "email"], condition=Q(status="pending"),
+                                    name="projects_invitation_one_pending"),
+            models.CheckConstraint(condition=Q(role__in=WorkspaceRole.values), name="projects_invitation_role_valid"),
+            models.CheckConstraint(condition=Q(status__in=InvitationStatus.values),
+                                   name="projects_invitation_status_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["email", "status"], name="projects_invitation_email"),
+            models.Index(fields=["workspace", "-created_at", "-id"], name="projects_invitation_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.workspace_id} ({self.status})"
+
+    def effective_status(self, now=None) -> str:
+        if self.status == InvitationStatus.PENDING and self.expires_at <= (now or timezone.now()):
+            return InvitationStatus.EXPIRED
+        return self.status

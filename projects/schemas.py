@@ -13,6 +13,7 @@ from pydantic import Field
 from accounts.schemas import UserOut
 from projects.models import (
     COUNT_FIELDS,
+    InvitationStatus,
     ProjectRole,
     StatusGroup,
     WorkspaceRole,
@@ -175,3 +176,33 @@ class StatusOut(Schema):
 
 def counts_dict(counts: dict[str, int]) -> dict[str, int]:
     return {name: int(counts[name]) for name in COUNT_FIELDS}
+
+
+class InvitationIn(Schema):
+    email: str = Field(min_length=3, max_length=254)
+    role: WorkspaceRole
+
+
+class InvitationWorkspaceOut(Schema):
+    id: uuid.UUID
+    name: str
+
+
+class InvitationOut(Schema):
+    id: uuid.UUID
+    workspace: InvitationWorkspaceOut
+    email: str
+    role: WorkspaceRole
+    status: InvitationStatus
+    invited_by: UserOut | None
+    created_at: datetime
+    responded_at: datetime | None
+    expires_at: datetime
+
+    @staticmethod
+    def resolve_status(obj) -> str:
+        return obj.effective_status()
+
+
+class InvitationFilter(Schema):
+    status: InvitationStatus | None = None

@@ -20,6 +20,8 @@ from projects.models import (
     COUNT_FIELDS,
     DERIVED_DEFAULT,
     DERIVED_RULES,
+    Invitation,
+    InvitationStatus,
     Project,
     ProjectCounters,
     ProjectMember,
@@ -322,3 +324,47 @@ def assignable_member(*, workspace_id: uuid.UUID, user_id: uuid.UUID) -> Workspa
     if member is None:
         raise ValidationError("Only owners and editors of the workspace can be chosen here.")
     return member
+
+
+# --- invitations ---------------------------------------------------------------------------------
+
+
+def workspace_members_among(*, workspace_id: uuid.UUID, user_ids) -> dict:
+    """``{user_id: user}`` of the ``user_ids`` that belong to the workspace (so may see its projects). One query."""
+    ids = list(user_ids)
+    if not ids:
+        return {}
+    members = WorkspaceMember.objects.filter(workspace_id=workspace_id, user_id__in=ids).select_related("user")
+    return {member.user_id: member.user for member in members}
+
+
+def invitation_list_for_workspace(*, workspace: Workspace, status: str | None = None) -> QuerySet[Invitation]:
+    """The workspace's invitations, newest first; ``status`` as it reads now (a pending one past its date is
+    expired)."""
+    qs = Invitation.objects.filter(workspace=workspace).select_related("workspace", "invited_by")
+    now = timezone.now()
+    if status == InvitationStatus.PENDING:
+        qs = qs.filter(status=InvitationStatus.PENDING, expires_at__gt=now)
+    elif status == InvitationStatus.EXPIRED:
+        qs = qs.filter(Q(status=InvitationStatus.EXPIRED) | Q(status=InvitationStatus.PENDING, expires_at__lte=now))
+    elif status is not None:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at", "-id")
+
+
+def invitation_page_for_workspace(*, workspace: Workspace, user, status: str | None, limit: int,
+                                  cursor: str | None) -> tuple[list[Invitation], str | None]:
+    require(can_edit_project_fields(workspace.role), "Only owners and editors see the workspace's invitations.")
+    return paginate(invitation_list_for_workspace(workspace=workspace, status=status), order=["-created_at", "-id"],
+                    limit=limit, cursor=cursor)
+
+
+def invitation_list_for_user(*, user) -> QuerySet[Invitation]:
+    """Pending invitations addressed to the user's email (whatever its case), newest first."""
+    return (Invitation.objects.filter(email=user.email.lower(), status=InvitationStatus.PENDING,
+                                      expires_at__gt=timezone.now())
+            .select_related("workspace", "invited_by").order_by("-created_at", "-id"))
+
+
+def invitation_page_for_user(*, user, limit: int, cursor: str | None) -> tuple[list[Invitation], str | None]:
+    return paginate(invitation_list_for_user(user=user), order=["-created_at", "-id"], limit=limit, cursor=cursor)

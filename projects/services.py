@@ -12,15 +12,21 @@ import datetime
 import re
 import uuid
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from notifications.services import Notice, notify
 from projects import cache as counts_cache
 from projects.counters import CountersChange, counters_apply, log_project_events
 from projects.models import (
     DEFAULT_STATUSES,
+    Invitation,
+    InvitationStatus,
     Project,
     ProjectCounters,
     ProjectMember,
@@ -43,6 +49,7 @@ from projects.selectors import (
     require,
     status_get_for_member,
     workspace_get_for_member,
+    workspace_role_subquery,
 )
 from realtime import events as event_log
 from taskhub.db import retrying, unique_violation, write_transaction
@@ -469,6 +476,8 @@ def project_member_add(*, project_id: uuid.UUID, actor, user_id: uuid.UUID, role
         raise Conflict("That user is already a member of the project.")
     member = ProjectMember.objects.create(project=project, user=ws_member.user, role=role)
     _project_member_event(project=project, event_type="member_added", member=member, actor=actor)
+    notify(notices=[Notice(user_id=member.user_id, type="project_member_added", workspace_id=project.workspace_id,
+                           project_id=project.pk, text=f"{_name(actor)} added you to {project.name}")], actor=actor)
     return member
 
 
@@ -613,3 +622,151 @@ def status_delete(*, status_id: uuid.UUID, user, move_to: uuid.UUID | None = Non
     change = counters_apply(project_id=project.pk, events=1, delta=delta,
                             track_status=project.active_override() is None)
     log_project_events(project=project, change=change, items=[("status_deleted", payload)], actor=user)
+
+
+# --- invitations -------------------------------------------------------------------------------------------------
+
+
+def _name(user) -> str:
+    return user.display_name or user.email
+
+
+def _invitation_notice(invitation: Invitation, *, to, kind: str, text: str) -> Notice:
+    return Notice(user_id=to, type=kind, text=text, workspace_id=invitation.workspace_id,
+                  invitation_id=invitation.pk)
+
+
+def _invitable_role(workspace: Workspace, role: str) -> None:
+    if workspace.role == WorkspaceRole.EDITOR:
+        require(role in (WorkspaceRole.EDITOR, WorkspaceRole.VIEWER), "Editors can invite only editors and viewers.")
+    else:
+        require(can_manage_workspace(workspace.role), "Viewers cannot invite.")
+
+
+@write_transaction
+def invitation_create(*, workspace_id: uuid.UUID, actor, email: str, role: str) -> Invitation:
+    """Invite ``email`` to the workspace as ``role`` (owners: any role; editors: editors and viewers).
+
+    ``409`` when the address is a member already or has a pending invitation
+    here. The address need not have an account yet: the invitation waits for
+    whoever registers with it (``invitations_deliver``). Someone who has one
+    is notified now.
+    """
+    workspace = workspace_get_for_member(workspace_id=workspace_id, user=actor, for_update=True)
+    _invitable_role(workspace, role)
+    address = User.objects.normalize_email(email.strip()).lower()
+    try:
+        validate_email(address)
+    except DjangoValidationError as exc:
+        raise ValidationError("Enter a valid email address.", extra={"loc": ["body", "payload", "email"]}) from exc
+    invitee = User.objects.filter(email__iexact=address).first()
+    if invitee is not None and WorkspaceMember.objects.filter(workspace=workspace, user=invitee).exists():
+        raise Conflict("That address belongs to a member of the workspace already.", code="already_member")
+    now = timezone.now()
+    # A pending invitation that has run out no longer blocks a new one.
+    Invitation.objects.filter(workspace=workspace, email=address, status=InvitationStatus.PENDING,
+                              expires_at__lte=now).update(status=InvitationStatus.EXPIRED)
+    invitation = Invitation(workspace=workspace, email=address, role=role, invited_by=actor, created_at=now,
+                            expires_at=now + datetime.timedelta(days=settings.TASKHUB_INVITATION_DAYS))
+    try:
+        with transaction.atomic():
+            invitation.save(force_insert=True)
+    except IntegrityError as exc:
+        if unique_violation(exc, "email"):
+            raise Conflict("That address has a pending invitation to this workspace already.",
+                           code="already_invited") from exc
+        raise
+    if invitee is not None:
+        notify(notices=[_invitation_notice(invitation, to=invitee.pk, kind="invitation_received",
+                                           text=f"{_name(actor)} invited you to {workspace.name}")], actor=actor)
+    return invitation
+
+
+def invitations_deliver(*, user) -> None:
+    """Tell a new account of the invitations that were waiting for its address (one notification each).
+
+    Called by registration, in its transaction (``accounts.services.user_register``).
+    """
+    waiting = list(Invitation.objects.filter(email=user.email.lower(), status=InvitationStatus.PENDING,
+                                             expires_at__gt=timezone.now())
+                   .select_related("workspace", "invited_by").order_by("created_at", "id"))
+    for invitation in waiting:
+        inviter = invitation.invited_by
+        who = _name(inviter) if inviter is not None else "Someone"
+        notify(notices=[_invitation_notice(invitation, to=user.pk, kind="invitation_received",
+                                           text=f"{who} invited you to {invitation.workspace.name}")],
+               actor=inviter)
+
+
+def _invitation_for_invitee(invitation_id: uuid.UUID, user) -> Invitation:
+    """The invitation addressed to the caller's email, locked; ``NotFound`` for anyone else."""
+    invitation = (Invitation.objects.select_related("workspace", "invited_by")
+                  .select_for_update(of=("self",), no_key=True)
+                  .filter(pk=invitation_id, email=user.email.lower()).first())
+    if invitation is None:
+        raise NotFound("Invitation not found.")
+    return invitation
+
+
+def _answered(invitation: Invitation, status: str) -> None:
+    invitation.status = status
+    invitation.responded_at = timezone.now()
+    invitation.save(update_fields=["status", "responded_at"])
+
+
+def _tell_inviter(invitation: Invitation, *, user, kind: str, verb: str) -> None:
+    """Notify the inviter of the answer, if they are still in the workspace."""
+    inviter_id = invitation.invited_by_id
+    if inviter_id is None or not WorkspaceMember.objects.filter(workspace_id=invitation.workspace_id,
+                                                                 user_id=inviter_id).exists():
+        return
+    notify(notices=[_invitation_notice(invitation, to=inviter_id, kind=kind,
+                                       text=f"{_name(user)} {verb} your invitation to {invitation.workspace.name}")],
+           actor=user)
+
+
+@write_transaction
+def invitation_accept(*, invitation_id: uuid.UUID, user) -> Workspace:
+    """The invitee joins with the invited role; answers the workspace (with the caller's role).
+
+    Idempotent: the invitation row is locked, so of two concurrent accepts
+    (a double click) one makes the membership and the other finds it made
+    and answers the same. ``409`` when it was declined, cancelled or expired.
+    """
+    invitation = _invitation_for_invitee(invitation_id, user)
+    already = WorkspaceMember.objects.filter(workspace_id=invitation.workspace_id, user=user).exists()
+    if invitation.status == InvitationStatus.ACCEPTED and already:
+        return workspace_get_for_member(workspace_id=invitation.workspace_id, user=user)
+    if invitation.effective_status() != InvitationStatus.PENDING:
+        raise Conflict(f"The invitation is {invitation.effective_status()}.", code="not_pending")
+    _answered(invitation, InvitationStatus.ACCEPTED)
+    if not already:
+        member = WorkspaceMember.objects.create(workspace_id=invitation.workspace_id, user=user, role=invitation.role)
+        member.user = user
+        _workspace_member_event(workspace=invitation.workspace, event_type="member_added", member=member, actor=user)
+        _tell_inviter(invitation, user=user, kind="invitation_accepted", verb="accepted")
+    return workspace_get_for_member(workspace_id=invitation.workspace_id, user=user)
+
+
+@write_transaction
+def invitation_decline(*, invitation_id: uuid.UUID, user) -> Invitation:
+    invitation = _invitation_for_invitee(invitation_id, user)
+    if invitation.effective_status() != InvitationStatus.PENDING:
+        raise Conflict(f"The invitation is {invitation.effective_status()}.", code="not_pending")
+    _answered(invitation, InvitationStatus.DECLINED)
+    _tell_inviter(invitation, user=user, kind="invitation_declined", verb="declined")
+    return invitation
+
+
+@write_transaction
+def invitation_cancel(*, invitation_id: uuid.UUID, user) -> None:
+    """The inviter, or an owner of the workspace, withdraws a pending invitation; anyone else gets ``404``."""
+    invitation = (Invitation.objects.select_for_update(of=("self",), no_key=True)
+                  .annotate(role_of_caller=workspace_role_subquery(user))
+                  .filter(pk=invitation_id).first())
+    if invitation is None or not (invitation.invited_by_id == user.pk
+                                  or invitation.role_of_caller == WorkspaceRole.OWNER):
+        raise NotFound("Invitation not found.")
+    if invitation.effective_status() != InvitationStatus.PENDING:
+        raise Conflict(f"The invitation is {invitation.effective_status()}.", code="not_pending")
+    _answered(invitation, InvitationStatus.CANCELLED)

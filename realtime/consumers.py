@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
@@ -27,6 +28,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 
+from notifications.selectors import notification_counts, notifications_since
 from projects.selectors import project_get_for_member, workspace_get_for_member
 from realtime import events as event_log
 from realtime.publisher import publisher
@@ -47,12 +49,22 @@ CLOSE_UNAUTHENTICATED = 4401
 
 
 @dataclass
-class ProjectSubscription:
-    workspace_id: str
+class Stream:
+    """An ordered stream the socket follows: a project's events, or the user's notifications.
+
+    ``fetch(since)`` reads the stream's store (the event log, the
+    notifications table) after ``since``, a page at a time, oldest first. The
+    store is the authority: what it no longer holds at a seq (a notification
+    deleted, a trimmed event) is skipped, not waited for.
+    """
+
+    fetch: Callable[[int], Awaitable[list[dict]]]
+    workspace_id: str | None = None
     last_seq: int = 0
     ready: bool = False  # False while the replay runs; live events wait in ``held``
     held: dict[int, tuple[dict, str | None]] = field(default_factory=dict)  # seq -> (envelope, its JSON)
     fill_task: asyncio.Task | None = None
+
 
 
 def _load_user(user_id):
@@ -119,8 +131,9 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             return
         publisher.bind_server_loop(asyncio.get_running_loop())
         WEBSOCKETS.inc()
-        self.projects: dict[str, ProjectSubscription] = {}
+        self.projects: dict[str, Stream] = {}
         self.workspaces: set[str] = set()
+        self.notifications: Stream | None = None
         self.frame_times: deque[float] = deque()
         self.send_lock = asyncio.Lock()
         await self.channel_layer.group_add(event_log.user_group(self.user.pk), self.channel_name)
@@ -142,9 +155,10 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "user", None) is None:
             return
         WEBSOCKETS.dec()
-        for subscription in getattr(self, "projects", {}).values():
-            if subscription.fill_task:
-                subscription.fill_task.cancel()
+        streams = [*getattr(self, "projects", {}).values(), getattr(self, "notifications", None)]
+        for stream in streams:
+            if stream is not None and stream.fill_task:
+                stream.fill_task.cancel()
         groups = [event_log.user_group(self.user.pk)]
         groups += [event_log.project_group(pid) for pid in getattr(self, "projects", {})]
         groups += [event_log.workspace_group(wid) for wid in getattr(self, "workspaces", set())]
@@ -182,12 +196,14 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         if kind == "ping":
             await self._send({"type": "pong"})
         elif kind == "subscribe":
-            if "project_id" in content:
+            if content.get("notifications") is True:
+                await self._subscribe_notifications(content.get("since"))
+            elif "project_id" in content:
                 await self._subscribe_project(content.get("project_id"), content.get("since"))
             elif "workspace_id" in content:
                 await self._subscribe_workspace(content.get("workspace_id"))
             else:
-                await self._error("invalid", "subscribe needs project_id or workspace_id.")
+                await self._error("invalid", "subscribe needs project_id, workspace_id or notifications: true.")
         elif kind == "unsubscribe":
             await self._unsubscribe(content)
         else:
@@ -222,30 +238,57 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
                 return
         subscription = self.projects.get(project_id)
         if subscription is None:
-            subscription = ProjectSubscription(workspace_id=workspace_id)
+            subscription = Stream(fetch=lambda since: _events_since_shared(project_id, since),
+                                  workspace_id=workspace_id)
             self.projects[project_id] = subscription
             # Join before replaying: anything committed from now on arrives live.
             await self.channel_layer.group_add(event_log.project_group(project_id), self.channel_name)
-        subscription.ready = False
-        subscription.last_seq = latest if since is None else since
-        async with self.send_lock:
-            await self._replay(project_id, subscription, upto=None)
-            subscription.ready = True
-            await self._send({"type": "subscribed", "project_id": project_id, "seq": subscription.last_seq})
-            await self._release_held(project_id, subscription)
+        await self._start(subscription, latest if since is None else since,
+                          {"type": "subscribed", "project_id": project_id})
 
-    async def _replay(self, project_id: str, subscription: ProjectSubscription, upto: int | None):
-        """Send logged events after ``last_seq`` (up to ``upto``). Caller holds ``send_lock``."""
+    async def _subscribe_notifications(self, since):
+        """``subscribe {notifications: true, since}``: the user's stream, replayed from the table, then live.
+
+        The socket is in the user's group from its connection, so nothing
+        committed from here on is missed; the replay and the live frames meet
+        as a project's do (``_deliver_ordered``).
+        """
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+            await self._error("invalid", "since must be a non-negative integer or null.", notifications=True)
+            return
+        _unread, latest = await database_sync_to_async(notification_counts)(user_id=self.user.pk)
+        user_id = self.user.pk
+        if self.notifications is None:
+            self.notifications = Stream(fetch=lambda after: database_sync_to_async(notifications_since)(
+                user_id=user_id, since=after, limit=REPLAY_PAGE))
+        await self._start(self.notifications, latest if since is None else since,
+                          {"type": "subscribed", "notifications": True})
+
+    async def _start(self, stream: Stream, since: int, subscribed: dict):
+        """Replay ``stream`` after ``since``, answer ``subscribed`` with the seq reached, then go live."""
+        stream.ready = False
+        stream.last_seq = since
+        async with self.send_lock:
+            await self._replay(stream, upto=None)
+            stream.ready = True
+            await self._send({**subscribed, "seq": stream.last_seq})
+            await self._release_held(stream)
+
+    async def _replay(self, stream: Stream, upto: int | None):
+        """Send the stored frames after ``last_seq`` (up to ``upto``). Caller holds ``send_lock``."""
         while True:
-            page = await _events_since_shared(project_id, subscription.last_seq)
+            page = await stream.fetch(stream.last_seq)
             for envelope in page:
                 if upto is not None and envelope["seq"] > upto:
                     return
                 await self._send(envelope)
-                subscription.last_seq = envelope["seq"]
-                subscription.held.pop(envelope["seq"], None)
+                stream.last_seq = envelope["seq"]
+                stream.held.pop(envelope["seq"], None)
             if len(page) < REPLAY_PAGE:
-                return
+                break
+        if upto is not None:
+            # The store holds nothing more up to ``upto``: what it lacks was deleted, not delayed.
+            stream.last_seq = max(stream.last_seq, upto)
 
     async def _subscribe_workspace(self, raw_id):
         try:
@@ -264,7 +307,12 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         await self._send({"type": "subscribed", "workspace_id": workspace_id})
 
     async def _unsubscribe(self, content):
-        if "project_id" in content:
+        if content.get("notifications") is True:
+            if self.notifications is not None and self.notifications.fill_task:
+                self.notifications.fill_task.cancel()
+            self.notifications = None
+            await self._send({"type": "unsubscribed", "notifications": True})
+        elif "project_id" in content:
             project_id = str(content.get("project_id"))
             await self._drop_project(project_id)
             await self._send({"type": "unsubscribed", "project_id": project_id})
@@ -273,7 +321,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             await self._drop_workspace(workspace_id)
             await self._send({"type": "unsubscribed", "workspace_id": workspace_id})
         else:
-            await self._error("invalid", "unsubscribe needs project_id or workspace_id.")
+            await self._error("invalid", "unsubscribe needs project_id, workspace_id or notifications: true.")
 
     async def _drop_project(self, project_id: str):
         subscription = self.projects.pop(project_id, None)
@@ -296,6 +344,14 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         if kind == "access_revoked":
             await self._revoked(envelope["data"])
             return
+        if kind == "notification":
+            if self.notifications is not None:
+                await self._deliver_ordered(self.notifications, envelope, text)
+            return
+        if kind == "notifications_read":
+            if self.notifications is not None:
+                await self._send(envelope, text)
+            return
         project_id = envelope.get("project_id")
         if kind == "project_deleted":
             project_id = str(envelope["data"]["project"]["id"])
@@ -306,49 +362,49 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
                 await self._send({"type": "access_revoked", "data": {"project_id": project_id}})
             return
         if project_id and project_id in self.projects:
-            await self._deliver_ordered(project_id, envelope, text)
+            await self._deliver_ordered(self.projects[project_id], envelope, text)
         elif envelope.get("workspace_id") in self.workspaces:
             await self._send(envelope, text)
 
-    async def _deliver_ordered(self, project_id: str, envelope: dict, text: str | None = None):
-        subscription = self.projects[project_id]
+    async def _deliver_ordered(self, stream: Stream, envelope: dict, text: str | None = None):
         seq = envelope["seq"]
-        if seq <= subscription.last_seq:
+        if seq <= stream.last_seq:
             return  # already sent (replay, or a duplicate)
-        if seq == subscription.last_seq + 1 and subscription.ready and not subscription.held \
-                and not self.send_lock.locked():
-            # The common case: the next event, nothing waiting, no replay running.
-            subscription.last_seq = seq
+        if seq == stream.last_seq + 1 and stream.ready and not stream.held and not self.send_lock.locked():
+            # The common case: the next one, nothing waiting, no replay running.
+            stream.last_seq = seq
             await self._send(envelope, text)
             return
-        subscription.held[seq] = (envelope, text)
-        if not subscription.ready:
+        stream.held[seq] = (envelope, text)
+        if not stream.ready:
             return  # the replay in progress releases it
         async with self.send_lock:
-            await self._release_held(project_id, subscription)
+            await self._release_held(stream)
 
-    async def _release_held(self, project_id: str, subscription: ProjectSubscription):
-        """Send held events that continue the sequence; schedule a gap fill if one is missing."""
-        for seq in sorted(subscription.held):
-            if seq <= subscription.last_seq:
-                subscription.held.pop(seq)
-            elif seq == subscription.last_seq + 1:
-                await self._send(*subscription.held.pop(seq))
-                subscription.last_seq = seq
+    async def _release_held(self, stream: Stream):
+        """Send held frames that continue the sequence; schedule a gap fill if one is missing."""
+        for seq in sorted(stream.held):
+            if seq <= stream.last_seq:
+                stream.held.pop(seq)
+            elif seq == stream.last_seq + 1:
+                await self._send(*stream.held.pop(seq))
+                stream.last_seq = seq
             else:
                 break
-        if subscription.held and (subscription.fill_task is None or subscription.fill_task.done()):
-            subscription.fill_task = asyncio.create_task(self._fill_gap(project_id, subscription))
+        if stream.held and (stream.fill_task is None or stream.fill_task.done()):
+            stream.fill_task = asyncio.create_task(self._fill_gap(stream))
 
-    async def _fill_gap(self, project_id: str, subscription: ProjectSubscription):
-        # The missing event is usually just behind (another request's publish); give it a moment.
+    def _following(self, stream: Stream) -> bool:
+        return stream is self.notifications or any(stream is s for s in self.projects.values())
+
+    async def _fill_gap(self, stream: Stream):
+        # The missing one is usually just behind (another request's publish); give it a moment.
         await asyncio.sleep(GAP_WAIT_SECONDS)
-        if self.projects.get(project_id) is not subscription or not subscription.held:
+        if not self._following(stream) or not stream.held:
             return
         async with self.send_lock:
-            upto = max(subscription.held)
-            await self._replay(project_id, subscription, upto=upto)
-            await self._release_held(project_id, subscription)
+            await self._replay(stream, upto=max(stream.held))
+            await self._release_held(stream)
 
     async def _revoked(self, data: dict):
         workspace_id = data.get("workspace_id")

@@ -134,6 +134,17 @@ def publish_after_commit(events: Sequence[Event], audience: Sequence[str] = ()) 
         transaction.on_commit(lambda: _run_hooks(envelopes))
 
 
+def publish_messages_after_commit(messages: Sequence[tuple[dict, Sequence[str]]]) -> None:
+    """Hand ``[(message, groups)]`` to the publisher once the current transaction commits.
+
+    For frames that are not project events (a user's notifications): they
+    carry no project, so they go to ``groups`` only.
+    """
+    if _after_commit_hooks and messages:
+        queued = [(message, list(groups)) for message, groups in messages]
+        transaction.on_commit(lambda: _run_hooks(queued))
+
+
 def _run_hooks(envelopes: list[tuple[dict, list[str]]]) -> None:
     for hook in list(_after_commit_hooks):
         hook(envelopes)

@@ -114,7 +114,10 @@ TAGS = [
     {"name": "board", "description": "The board snapshot: columns with their first cards, members and "
                                      "``as_of_seq`` to subscribe from."},
     {"name": "tasks", "description": "Tasks: create, read, edit, move between and within columns, archive."},
-    {"name": "comments", "description": "Comments on a task."},
+    {"name": "comments", "description": "Comments on a task; ``<@USER_ID>`` in a body mentions someone."},
+    {"name": "invitations", "description": "Invitations to a workspace, by email, and their answers."},
+    {"name": "notifications", "description": "The caller's notifications: a per-user stream, also live over the "
+                                             "WebSocket (``subscribe {notifications: true}``)."},
     {"name": "realtime", "description": "WebSocket tickets and the project's event log (replay after a reconnect)."},
 ]
 
@@ -138,6 +141,7 @@ api.add_router("", "accounts.api.router")
 api.add_router("", "projects.api.router")
 api.add_router("", "tasks.api.router")
 api.add_router("", "realtime.api.router")
+api.add_router("", "notifications.api.router")
 
 _HTTP_CODES = {400: "bad_request", 401: "not_authenticated", 403: "permission_denied", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "too_large", 429: "rate_limited"}

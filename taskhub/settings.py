@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "projects",
     "tasks",
     "realtime",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -211,6 +212,8 @@ TASKHUB_REQUEST_LOG = env_bool("TASKHUB_REQUEST_LOG", True)
 # Mounts bench/floor_views.py (the benchmark's minimal-view baseline); never in production.
 TASKHUB_BENCH_FLOOR = env_bool("TASKHUB_BENCH_FLOOR", False)
 TASKHUB_TOKEN_TTL_DAYS = int(os.environ.get("TASKHUB_TOKEN_TTL_DAYS", "30"))
+# A workspace invitation waits this many days for its answer, then expires.
+TASKHUB_INVITATION_DAYS = int(os.environ.get("TASKHUB_INVITATION_DAYS", "14"))
 # Login and registration rate limits count attempts in fixed windows of this many seconds.
 TASKHUB_RATE_WINDOW = int(os.environ.get("TASKHUB_RATE_WINDOW", "60"))
 # Event log retention, used by `manage.py trim_events`.

@@ -93,6 +93,9 @@ class Comment(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.DB_SET_NULL, related_name="comments"
     )
     body = models.TextField(max_length=50_000)
+    # The users the body mentions (``<@USER_ID>``) who could see the project when it was written, in order of
+    # first appearance, at most 50: ``[{"id", "display_name"}]``, so a page of comments needs no lookup.
+    mentions = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -36,22 +36,13 @@ literal statement, then its ORM reference, in ms):
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 
-from django.db import connection
-
 from projects.models import Project, Status
-from projects.queries import available, person  # noqa: F401 (available: the tasks selectors ask it too)
+from projects.queries import available, from_row, person, rows  # noqa: F401 (available: asked by the selectors)
 from tasks.models import Task
 from tasks.schemas import card_from_row as card
-
-
-def _rows(sql: str, params: dict) -> list[dict]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
 
 # --- pages of cards ------------------------------------------------------------------------------
 
@@ -93,17 +84,17 @@ _FIRST_ID = uuid.UUID(int=0)
 def project_page(*, project: Project, after: list | None, limit: int) -> list[dict]:
     """Up to ``limit`` live cards of the project, newest first, after the cursor values ``[created_at, id]``."""
     created_at, task_id = after or (datetime.datetime.max.replace(tzinfo=datetime.UTC), _LAST_ID)
-    rows = _rows(PROJECT_PAGE, {"project_id": project.pk, "after_created_at": created_at, "after_id": task_id,
+    found = rows(PROJECT_PAGE, {"project_id": project.pk, "after_created_at": created_at, "after_id": task_id,
                                 "limit": limit})
-    return [card(row, project) for row in rows]
+    return [card(row, project) for row in found]
 
 
 def column_page(*, project: Project, status_id: uuid.UUID, after: list | None, limit: int) -> list[dict]:
     """Up to ``limit`` live cards of one column in rank order, after the cursor values ``[rank, id]``."""
     rank, task_id = after or ("", _FIRST_ID)
-    rows = _rows(COLUMN_PAGE, {"project_id": project.pk, "status_id": status_id, "after_rank": rank,
+    found = rows(COLUMN_PAGE, {"project_id": project.pk, "status_id": status_id, "after_rank": rank,
                                "after_id": task_id, "limit": limit})
-    return [card(row, project) for row in rows]
+    return [card(row, project) for row in found]
 
 
 BOARD_CARDS = """
@@ -127,8 +118,8 @@ SELECT t.id, t.number, t.title, t.description, t.status_id, s.name AS status_nam
 
 def board_cards(*, project: Project, status_ids: list[uuid.UUID], per_column: int) -> list[dict]:
     """The first ``per_column`` live cards of each column, in (rank, id) order."""
-    rows = _rows(BOARD_CARDS, {"status_ids": status_ids, "per_column": per_column})
-    return [card(row, project) for row in rows]
+    found = rows(BOARD_CARDS, {"status_ids": status_ids, "per_column": per_column})
+    return [card(row, project) for row in found]
 
 
 # --- single tasks --------------------------------------------------------------------------------
@@ -154,33 +145,20 @@ SELECT t.*, wm.role AS ws_role, pm.role AS project_role,
  WHERE t.id = %(task_id)s
 """
 
-# The project's and the column's columns as these statements select them, in the models' field order.
-_PROJECT_FIELDS = ["id", "workspace_id", "key", "name", "description", "due_date", "lead_id", "created_by_id",
-                   "archived_at", "override_status", "override_reason", "override_by_id", "override_expires_at",
-                   "version", "created_at", "updated_at"]
-_STATUS_FIELDS = ["id", "project_id", "name", "group", "position"]
-
-
-def _project(obj, prefix: str) -> Project:
-    return Project.from_db(connection.alias, _PROJECT_FIELDS,
-                           [getattr(obj, f"{prefix}{name}") for name in _PROJECT_FIELDS])
-
-
-def _status(obj, prefix: str) -> Status:
-    values = [getattr(obj, f"{prefix}{name}") for name in _STATUS_FIELDS]
-    return Status.from_db(connection.alias, _STATUS_FIELDS, values)
-
-
 def task_for_member(*, task_id: uuid.UUID, user_id: uuid.UUID) -> Task | None:
     """The task as ``tasks.selectors.task_get_for_member`` gives it (project, column, people, roles), or None."""
-    found = list(Task.objects.raw(TASK_FOR_MEMBER, {"task_id": task_id, "user_id": user_id}))
-    if not found:
-        return None
-    task = found[0]
-    task.project = _project(task, "p_")
-    task.status = _status(task, "s_")
-    task.assignee = person(task.assignee_id, task.assignee_email, task.assignee_display_name)
-    task.reporter = person(task.reporter_id, task.reporter_email, task.reporter_display_name)
+    found = rows(TASK_FOR_MEMBER, {"task_id": task_id, "user_id": user_id})
+    return _task(found[0]) if found else None
+
+
+def _task(row: dict) -> Task:
+    """The task of a row of these statements, with its project, column, people and the caller's roles."""
+    task = from_row(Task, row)
+    task.ws_role, task.project_role = row["ws_role"], row["project_role"]
+    task.project = from_row(Project, row, "p_")
+    task.status = from_row(Status, row, "s_")
+    task.assignee = person(task.assignee_id, row["assignee_email"], row["assignee_display_name"])
+    task.reporter = person(task.reporter_id, row["reporter_email"], row["reporter_display_name"])
     return task
 
 
@@ -212,12 +190,15 @@ def column_for_create(*, project_id: uuid.UUID, user_id: uuid.UUID, status_id: u
 
     With ``status_id`` None, the project's first ``todo`` column, else its first column.
     """
-    found = list(Status.objects.raw(COLUMN_FOR_CREATE, {"project_id": project_id, "user_id": user_id,
-                                                         "status_id": status_id, "parent_id": parent_id}))
+    found = rows(COLUMN_FOR_CREATE, {"project_id": project_id, "user_id": user_id, "status_id": status_id,
+                                     "parent_id": parent_id})
     if not found:
         return None
-    status = found[0]
-    status.project = _project(status, "p_")
+    row = found[0]
+    status = from_row(Status, row)
+    status.project = from_row(Project, row, "p_")
+    status.ws_role, status.project_role, status.last_rank = row["ws_role"], row["project_role"], row["last_rank"]
+    status.parent_ok = row["parent_ok"]
     return status
 
 
@@ -274,24 +255,23 @@ def task_for_write(*, task_id: uuid.UUID, user_id: uuid.UUID, status_id: uuid.UU
     ``FOR NO KEY UPDATE OF t``: the task's row only, as the ORM's
     ``select_for_update(of=("self",), no_key=True)``.
     """
-    found = list(Task.objects.raw(TASK_FOR_WRITE, {
+    found = rows(TASK_FOR_WRITE, {
         "task_id": task_id, "user_id": user_id, "status_id": status_id, "after_id": after_id,
         "before_id": before_id, "parent_id": parent_id, "to_end": to_end,
-    }))
+    })
     if not found:
         return None
-    task = found[0]
-    task.project = _project(task, "p_")
-    task.status = _status(task, "s_")
-    task.assignee = person(task.assignee_id, task.assignee_email, task.assignee_display_name)
-    task.reporter = person(task.reporter_id, task.reporter_email, task.reporter_display_name)
+    task = _task(found[0])
+    for name in ("target_name", "target_group", "target_position", "after_rank", "before_rank", "next_rank",
+                 "prev_rank", "last_rank", "parent_ok"):
+        setattr(task, name, found[0][name])
     return task
 
 
 # --- comments ------------------------------------------------------------------------------------
 
 COMMENT_PAGE = """
-SELECT c.id, c.task_id, c.body, c.created_at, c.updated_at,
+SELECT c.id, c.task_id, c.body, c.mentions, c.created_at, c.updated_at,
        c.author_id, u.email AS author_email, u.display_name AS author_display_name
   FROM tasks_comment c
   LEFT JOIN accounts_user u ON u.id = c.author_id
@@ -307,11 +287,13 @@ def comment_page(*, task_id: uuid.UUID, after: list | None, limit: int) -> list[
     """Up to ``limit`` of the task's comments, oldest first, after the cursor ``[created_at, id]``: ``CommentOut``
     dicts."""
     created_at, comment_id = after or (_START_OF_TIME, _FIRST_ID)
-    rows = _rows(COMMENT_PAGE, {"task_id": task_id, "after_created_at": created_at, "after_id": comment_id,
+    found = rows(COMMENT_PAGE, {"task_id": task_id, "after_created_at": created_at, "after_id": comment_id,
                                 "limit": limit})
     return [{
-        "id": row["id"], "task_id": row["task_id"], "body": row["body"], "created_at": row["created_at"],
+        # jsonb arrives as text (Django leaves decoding JSON to the field, as JSONField.from_db_value does).
+        "id": row["id"], "task_id": row["task_id"], "body": row["body"], "mentions": json.loads(row["mentions"]),
+        "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "author": None if row["author_id"] is None else {
             "id": row["author_id"], "email": row["author_email"], "display_name": row["author_display_name"]},
-    } for row in rows]
+    } for row in found]

@@ -98,6 +98,7 @@ class CommentOut(BaseModel):
     task_id: uuid.UUID
     author: UserOut | None
     body: str
+    mentions: list[UserBriefOut]
     created_at: datetime
     updated_at: datetime
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import re
 import uuid
 
 from django.db.models import F
 from django.utils import timezone
 
+from notifications.services import Notice, notify
 from projects import services as project_services
 from projects.counters import counters_apply, counters_log, log_project_events
 from projects.models import Project, StatusGroup, WorkspaceMember, WorkspaceRole
 from projects.schemas import ProjectOut
-from projects.selectors import assignable_member, can_edit_tasks, require
+from projects.selectors import assignable_member, can_edit_tasks, require, workspace_members_among
 from taskhub.db import write_transaction
 from taskhub.errors import (
     Conflict,
@@ -121,7 +123,22 @@ def task_create(
     task.save(force_insert=True)
     log_project_events(project=project, change=change, items=[("task_created", {"task": task_payload(task)})],
                        actor=user)
+    if assignee is not None:
+        notify(notices=[_assigned(task, to=assignee.pk, actor=user)], actor=user)
     return task
+
+
+def _name(user) -> str:
+    return user.display_name or user.email
+
+
+def _about(task: Task, *, to, kind: str, text: str, comment_id=None) -> Notice:
+    return Notice(user_id=to, type=kind, text=text, workspace_id=task.project.workspace_id, project_id=task.project_id,
+                  task=(task.pk, task.key, task.title), comment_id=comment_id)
+
+
+def _assigned(task: Task, *, to, actor) -> Notice:
+    return _about(task, to=to, kind="task_assigned", text=f"{_name(actor)} assigned you {task.key}")
 
 
 def _apply_status(task: Task, *, status_id: uuid.UUID, now) -> tuple[dict[str, int], uuid.UUID]:
@@ -170,12 +187,15 @@ def task_update(*, task_id: uuid.UUID, user, fields: dict, if_match: int | None 
         changed.append(name)
     task.clean_fields(exclude=[f.name for f in Task._meta.get_fields() if f.name not in _PLAIN_FIELDS])
     update_fields = [*changed, "version", "updated_at"]
+    notices = []
     if "assignee_id" in fields and fields["assignee_id"] != task.assignee_id:
         assignee_id = fields["assignee_id"]
         task.assignee = None if assignee_id is None else assignable_member(
             workspace_id=project.workspace_id, user_id=assignee_id
         ).user
         update_fields.append("assignee")
+        if assignee_id is not None:
+            notices.append(_assigned(task, to=assignee_id, actor=user))
     if "parent_id" in fields and parent_id != task.parent_id:
         if parent_id is not None and (parent_id == task.pk or not task.parent_ok):
             raise ValidationError("parent_id must be another task of this project.")
@@ -197,6 +217,7 @@ def task_update(*, task_id: uuid.UUID, user, fields: dict, if_match: int | None 
         item = ("task_updated", {"task": task_payload(task)})
     counters_log(project=project, items=[item], actor=user, delta=delta,
                  track_status=project.active_override() is None)
+    notify(notices=notices, actor=user)
     return task
 
 
@@ -334,15 +355,60 @@ def _comment_payload(comment: Comment) -> dict:
     return {"comment": CommentOut.model_validate(comment).model_dump(mode="json")}
 
 
+# ``<@USER_ID>`` in a comment's body mentions that user (API.md, "Mentions").
+MENTION = re.compile(r"<@([0-9A-Fa-f-]{32,36})>")
+MAX_MENTIONS = 50
+
+
+def mentioned_ids(body: str) -> list[uuid.UUID]:
+    """The ids the body mentions, in order of first appearance, each once, at most ``MAX_MENTIONS``."""
+    found: list[uuid.UUID] = []
+    for raw in MENTION.findall(body):
+        try:
+            user_id = uuid.UUID(raw)
+        except ValueError:
+            continue  # stays in the text as written
+        if user_id not in found:
+            found.append(user_id)
+            if len(found) == MAX_MENTIONS:
+                break
+    return found
+
+
+def _mentions(ids: list[uuid.UUID], visible: dict, author) -> list[dict]:
+    """The comment's ``mentions``: of ``ids``, those who may see the project (``visible``, and the author)."""
+    people = {**visible, author.pk: author}
+    return [{"id": str(user_id), "display_name": people[user_id].display_name} for user_id in ids
+            if user_id in people]
+
+
 @write_transaction
 def comment_create(*, task_id: uuid.UUID, user, body: str) -> Comment:
-    """Any workspace member who can see the task may comment (viewers too)."""
+    """Any workspace member who can see the task may comment (viewers too).
+
+    Notifies, in one statement, each user it mentions who may see the project
+    (``mentioned``), and the task's assignee and reporter (``comment_added``)
+    unless they wrote it or were mentioned. Queries: the task with the access
+    check, the people who may be notified (when there are any), the comment,
+    the counters row, the events, and the notifications (when there are any).
+    """
     task = task_get_for_member(task_id=task_id, user=user)
+    ids = mentioned_ids(body)
+    candidates = {*ids, task.assignee_id, task.reporter_id} - {None, user.pk}
+    visible = workspace_members_among(workspace_id=task.project.workspace_id, user_ids=candidates)
     now = timezone.now()
-    comment = Comment(task=task, author=user, body=body, created_at=now, updated_at=now)
-    comment.clean_fields(exclude=["task", "author"])
+    comment = Comment(task=task, author=user, body=body, mentions=_mentions(ids, visible, user), created_at=now,
+                      updated_at=now)
+    comment.clean_fields(exclude=["task", "author", "mentions"])
     comment.save(force_insert=True)
+    mentioned = [user_id for user_id in ids if user_id in visible]
+    notices = [_about(task, to=user_id, kind="mentioned", comment_id=comment.pk,
+                      text=f"{_name(user)} mentioned you in {task.key}") for user_id in mentioned]
+    notices += [_about(task, to=user_id, kind="comment_added", comment_id=comment.pk,
+                       text=f"{_name(user)} commented on {task.key}")
+                for user_id in (task.assignee_id, task.reporter_id) if user_id in visible and user_id not in mentioned]
     counters_log(project=task.project, items=[("comment_added", _comment_payload(comment))], actor=user)
+    notify(notices=notices, actor=user)  # last, as in every write: the project's counters row, then the users'
     return comment
 
 
@@ -355,13 +421,22 @@ def _own_comment(*, comment_id: uuid.UUID, user) -> Comment:
 
 @write_transaction
 def comment_update(*, comment_id: uuid.UUID, user, body: str) -> Comment:
+    """Edit one's own comment; only users it newly mentions are notified."""
     comment = _own_comment(comment_id=comment_id, user=user)
+    task = comment.task
+    ids = mentioned_ids(body)
+    before = {uuid.UUID(m["id"]) for m in comment.mentions}
+    visible = workspace_members_among(workspace_id=task.project.workspace_id, user_ids=set(ids) - {user.pk})
     comment.body = body
+    comment.mentions = _mentions(ids, visible, user)
     comment.updated_at = timezone.now()
-    comment.clean_fields(exclude=["task", "author"])
-    comment.save(update_fields=["body", "updated_at"])
+    comment.clean_fields(exclude=["task", "author", "mentions"])
+    comment.save(update_fields=["body", "mentions", "updated_at"])
     project = comment.task.project
     counters_log(project=project, items=[("comment_updated", _comment_payload(comment))], actor=user)
+    notify(notices=[_about(task, to=user_id, kind="mentioned", comment_id=comment.pk,
+                           text=f"{_name(user)} mentioned you in {task.key}")
+                    for user_id in ids if user_id in visible and user_id not in before], actor=user)
     return comment
 
 

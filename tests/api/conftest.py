@@ -32,7 +32,7 @@ API = "/api/v1"
 DOMAIN_MODELS = (
     "accounts.User", "projects.Workspace", "projects.WorkspaceMember", "projects.Project",
     "projects.ProjectMember", "projects.Status", "projects.ProjectCounters", "tasks.Task", "tasks.Comment",
-    "realtime.Event",
+    "realtime.Event", "projects.Invitation", "notifications.Notification", "notifications.NotificationCounter",
 )
 
 _NO_BODY = object()
@@ -63,6 +63,12 @@ ENDPOINTS = (
     ("GET", "/me/tasks"),
     ("GET", "/tasks/{task_id}/comments"), ("POST", "/tasks/{task_id}/comments"),
     ("PATCH", "/comments/{comment_id}"), ("DELETE", "/comments/{comment_id}"),
+    ("POST", "/workspaces/{workspace_id}/invitations"), ("GET", "/workspaces/{workspace_id}/invitations"),
+    ("GET", "/me/invitations"), ("POST", "/invitations/{invitation_id}/accept"),
+    ("POST", "/invitations/{invitation_id}/decline"), ("DELETE", "/invitations/{invitation_id}"),
+    ("GET", "/notifications"), ("GET", "/notifications/count"), ("POST", "/notifications/{notification_id}/read"),
+    ("POST", "/notifications/{notification_id}/unread"), ("POST", "/notifications/read-all"),
+    ("DELETE", "/notifications/{notification_id}"),
 )
 # API.md: "Every path except POST /auth/register, POST /auth/token, GET /health and GET /metrics needs one".
 PUBLIC = {("POST", "/auth/register"), ("POST", "/auth/token"), ("GET", "/health")}

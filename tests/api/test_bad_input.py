@@ -12,6 +12,8 @@ import re
 
 import pytest
 
+from notifications.models import Notification
+from projects import services as project_services
 from projects.models import Status
 from tasks import services as task_services
 from tests import factories
@@ -29,7 +31,15 @@ def ids(owner, editor, editor_outside, viewer, workspace, project, statuses):
     archived_task = factories.task(project, owner, title="Archived")
     task_services.task_archive(task_id=archived_task.pk, user=owner)
     comment = task_services.comment_create(task_id=task.pk, user=owner, body="Existing")
+    mention = task_services.comment_create(task_id=task.pk, user=editor, body=f"For <@{owner.pk}>")
+    host = factories.user("host@example.com", "Hal Host")
+    elsewhere = factories.workspace(host, name="Elsewhere")
+    invitation = project_services.invitation_create(workspace_id=elsewhere.pk, actor=host, email=owner.email,
+                                                    role="viewer")
+    mine = project_services.invitation_create(workspace_id=workspace.pk, actor=owner, email="x@example.com",
+                                              role="viewer")
     return {
+        "n": Notification.objects.get(user=owner, comment_id=mention.pk).pk, "inv": invitation.pk, "mine": mine.pk,
         "ws": workspace.pk, "p": project.pk, "t": task.pk, "at": archived_task.pk, "c": comment.pk,
         "review": statuses["review"].pk, "issue": statuses["issue"].pk, "done": statuses["done"].pk,
         "viewer": viewer.pk, "editor": editor.pk, "editor_outside": editor_outside.pk,
@@ -70,6 +80,9 @@ BODY_ENDPOINTS = [
     ("task_move", "POST", "/tasks/{t}/move", {"status_id": "{done}"}, {"status_id": "done"}),
     ("comment_create", "POST", "/tasks/{t}/comments", {"body": "New"}, {"body": {"text": "x"}}),
     ("comment_update", "PATCH", "/comments/{c}", {"body": "New"}, {"body": 1}),
+    ("invite", "POST", "/workspaces/{ws}/invitations", {"email": "fresh@example.com", "role": "viewer"},
+     {"email": ["fresh@example.com"], "role": "boss"}),
+    ("notifications_read_all", "POST", "/notifications/read-all", {"up_to_seq": 1}, {"up_to_seq": "all"}),
 ]
 
 # Writes that take no body (the path names everything).
@@ -88,6 +101,12 @@ BODYLESS_ENDPOINTS = [
     ("task_archive", "POST", "/tasks/{t}/archive"),
     ("task_restore", "POST", "/tasks/{at}/restore"),
     ("comment_delete", "DELETE", "/comments/{c}"),
+    ("invitation_accept", "POST", "/invitations/{inv}/accept"),
+    ("invitation_decline", "POST", "/invitations/{inv}/decline"),
+    ("invitation_cancel", "DELETE", "/invitations/{mine}"),
+    ("notification_read", "POST", "/notifications/{n}/read"),
+    ("notification_unread", "POST", "/notifications/{n}/unread"),
+    ("notification_delete", "DELETE", "/notifications/{n}"),
 ]
 
 PUBLIC_WRITES = {"register", "token"}
@@ -161,8 +180,10 @@ def test_wrong_types_are_422(api, owner, ids, db_rows, method, path, good, wrong
     assert_same_rows(before)
 
 
-# POST /tasks/{id}/move has no required field: an empty move sends the task to the end of its column.
-WITH_REQUIRED = [r for r in BODY_ENDPOINTS if r[1] in ("POST", "PUT") and r[0] != "task_move"]
+# Bodies with a required field. POST /tasks/{id}/move has none (an empty move sends the task to the end of
+# its column), nor has "read all" (no up_to_seq marks everything).
+WITH_REQUIRED = [r for r in BODY_ENDPOINTS
+                 if r[1] in ("POST", "PUT") and r[0] not in ("task_move", "notifications_read_all")]
 
 
 @pytest.mark.parametrize("method,path,good,wrong", by_name(WITH_REQUIRED))
@@ -174,7 +195,11 @@ def test_missing_required_fields_are_422(api, owner, ids, db_rows, method, path,
     assert_same_rows(before)
 
 
-@pytest.mark.parametrize("method,path,good,wrong", by_name(BODY_ENDPOINTS))
+# Bodies with text in them (``{"up_to_seq": 1}`` has none to put a NUL in).
+WITH_TEXT = [r for r in BODY_ENDPOINTS if any(isinstance(v, str) for v in r[3].values())]
+
+
+@pytest.mark.parametrize("method,path,good,wrong", by_name(WITH_TEXT))
 def test_nul_characters_are_refused(api, owner, ids, db_rows, method, path, good, wrong):
     # PostgreSQL cannot store a NUL in text: it used to surface as a 500 there.
     body = {key: (value + "\x00" if isinstance(value, str) else value) for key, value in fill(good, ids).items()}

@@ -34,7 +34,7 @@ STATUS_KEYS = {"id", "project_id", "name", "group", "position"}
 TASK_KEYS = {"id", "key", "project_id", "title", "description", "status", "assignee", "reporter", "priority", "type",
              "story_points", "due_date", "parent_id", "rank", "version", "created_at", "updated_at", "completed_at",
              "archived_at"}
-COMMENT_KEYS = {"id", "task_id", "author", "body", "created_at", "updated_at"}
+COMMENT_KEYS = {"id", "task_id", "author", "body", "mentions", "created_at", "updated_at"}
 EVENT_KEYS = {"type", "project_id", "workspace_id", "seq", "ts", "actor_id", "request_id", "data"}
 ZERO = dict.fromkeys(COUNT_KEYS, 0)
 
@@ -154,6 +154,7 @@ def check_comment(body: dict, comment_id) -> None:
     assert body["id"] == str(c.pk)
     assert body["task_id"] == str(c.task_id)
     assert body["author"] == user_body(c.author)
+    assert body["mentions"] == c.mentions
     assert body["body"] == c.body
     assert same_instant(body["created_at"], c.created_at)
     assert same_instant(body["updated_at"], c.updated_at)

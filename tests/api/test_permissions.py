@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from notifications.models import Notification
 from projects import services as project_services
 from projects.models import Project, ProjectMember, Status, WorkspaceMember
 from tasks import services as task_services
@@ -45,6 +46,10 @@ def world(owner, editor, editor_outside, viewer, outsider, workspace, project, s
     comment = task_services.comment_create(task_id=task.pk, user=owner, body="By the owner")
     archived = factories.project(workspace, owner, key="ARC", members=[editor])
     project_services.project_archive(project_id=archived.pk, user=owner)
+    # The viewer mentions the owner (the owner's notification); the owner invites the outsider.
+    mention = task_services.comment_create(task_id=task.pk, user=viewer, body=f"For <@{owner.pk}>")
+    invitation = project_services.invitation_create(workspace_id=workspace.pk, actor=owner, email=outsider.email,
+                                                    role="viewer")
     users = {"owner": owner, "editor": editor, "editor_outside": editor_outside, "viewer": viewer,
              "outsider": outsider, "anonymous": None}
     ids = {
@@ -52,6 +57,7 @@ def world(owner, editor, editor_outside, viewer, outsider, workspace, project, s
         "c": comment.pk, "todo": statuses["todo"].pk, "review": statuses["review"].pk,
         "issue": statuses["issue"].pk, "done": statuses["done"].pk, "viewer": viewer.pk, "member2": member2.pk,
         "editor_outside": editor_outside.pk, "newcomer_email": newcomer.email,
+        "n": Notification.objects.get(user=owner, comment_id=mention.pk).pk, "inv": invitation.pk,
     }
     return World(ids=ids, users=users)
 
@@ -128,6 +134,24 @@ MATRIX = [
     row("comment_create", "POST", "/tasks/{t}/comments", {"body": "Me too"}, 201, 201, 201, 201, 404),
     row("comment_update", "PATCH", "/comments/{c}", {"body": "Edited"}, 200, 403, 403, 403, 404),
     row("comment_delete", "DELETE", "/comments/{c}", None, 204, 403, 403, 403, 404),
+    # invitations: owners invite any role, editors viewers and editors; the invitee (here the outsider) answers;
+    # the inviter or an owner cancels; anyone else gets 404
+    row("invite_viewer", "POST", "/workspaces/{ws}/invitations", {"email": "fresh@example.com", "role": "viewer"},
+        201, 201, 201, 403, 404),
+    row("invite_owner", "POST", "/workspaces/{ws}/invitations", {"email": "fresh@example.com", "role": "owner"},
+        201, 403, 403, 403, 404),
+    row("invitation_list", "GET", "/workspaces/{ws}/invitations", None, 200, 200, 200, 403, 404),
+    row("my_invitations", "GET", "/me/invitations", None, 200, 200, 200, 200, 200),
+    row("invitation_accept", "POST", "/invitations/{inv}/accept", None, 404, 404, 404, 404, 200),
+    row("invitation_decline", "POST", "/invitations/{inv}/decline", None, 404, 404, 404, 404, 200),
+    row("invitation_cancel", "DELETE", "/invitations/{inv}", None, 204, 404, 404, 404, 404),
+    # notifications: one's own only
+    row("notifications", "GET", "/notifications", None, 200, 200, 200, 200, 200),
+    row("notification_count", "GET", "/notifications/count", None, 200, 200, 200, 200, 200),
+    row("notifications_read_all", "POST", "/notifications/read-all", {}, 200, 200, 200, 200, 200),
+    row("notification_read", "POST", "/notifications/{n}/read", None, 200, 404, 404, 404, 404),
+    row("notification_unread", "POST", "/notifications/{n}/unread", None, 200, 404, 404, 404, 404),
+    row("notification_delete", "DELETE", "/notifications/{n}", None, 204, 404, 404, 404, 404),
 ]
 
 CASES = [

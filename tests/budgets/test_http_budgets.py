@@ -17,6 +17,7 @@ The statements of each case are listed beside it, PostgreSQL's first.
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from dataclasses import dataclass
 
@@ -25,8 +26,10 @@ from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from accounts.models import User
+from notifications import services as notification_services
+from notifications.models import Notification, NotificationCounter
 from projects import services as project_services
-from projects.models import Project, ProjectCounters, ProjectMember, Workspace, WorkspaceMember
+from projects.models import Invitation, Project, ProjectCounters, ProjectMember, Workspace, WorkspaceMember
 from realtime.events import build
 from realtime.models import Event
 from tasks import ranks
@@ -50,6 +53,9 @@ class World:
     task: Task
     comment: Comment
     spare: User  # an editor of the workspace who is in no project
+    notification: object  # one of the owner's notifications
+    invitation_to_me: object  # an invitation of another workspace, addressed to the owner
+    invitation_by_me: object  # a pending invitation the owner sent
 
 
 def _fill(world_owner, workspace, project, statuses, task, size: int) -> None:
@@ -91,6 +97,16 @@ def _fill(world_owner, workspace, project, statuses, task, size: int) -> None:
         Project(workspace=workspace, key=f"F{i}", name=f"Filler {i}", created_by=world_owner) for i in range(size))
     ProjectCounters.objects.bulk_create(
         ProjectCounters(project=p) for p in Project.objects.filter(workspace=workspace, key__startswith="F"))
+    # The owner's notifications, and the workspace's invitations.
+    counter, _ = NotificationCounter.objects.get_or_create(user=world_owner)
+    Notification.objects.bulk_create(
+        Notification(user=world_owner, seq=counter.last_seq + i + 1, type="mentioned", text=f"n{i}",
+                     workspace=workspace) for i in range(size))
+    NotificationCounter.objects.filter(user=world_owner).update(last_seq=counter.last_seq + size,
+                                                               unread=counter.unread + size)
+    Invitation.objects.bulk_create(
+        Invitation(workspace=workspace, email=f"invited{i}@example.com", role="viewer", invited_by=world_owner,
+                   expires_at=now + datetime.timedelta(days=14)) for i in range(size))
 
 
 @pytest.fixture(params=SIZES, ids=lambda size: f"{size}rows")
@@ -98,12 +114,21 @@ def world(request, client, owner, editor, editor_outside, workspace, project, st
     size = request.param
     task = factories.task(project, owner, title="The task", assignee_id=editor.pk)
     comment = task_services.comment_create(task_id=task.pk, user=owner, body="First")
+    # The editor mentions the owner: the owner's notification.
+    mention = task_services.comment_create(task_id=task.pk, user=editor, body=f"For <@{owner.pk}>")
+    host = factories.user("host@example.com", "Hal Host")
+    elsewhere = factories.workspace(host, name="Elsewhere")
+    invitation_to_me = project_services.invitation_create(workspace_id=elsewhere.pk, actor=host, email=owner.email,
+                                                          role="editor")
+    invitation_by_me = project_services.invitation_create(workspace_id=workspace.pk, actor=owner,
+                                                          email="someone@example.com", role="viewer")
     _fill(owner, workspace, project, statuses, task, size)
     run_commit_hooks()
     caller = Caller(client, token_for(owner), owner)
     assert caller.get("/auth/me").status == 200  # the token's cache entry
     assert caller.get(f"/projects/{project.pk}").status == 200  # the counts cache
-    return World(caller, owner, workspace, project, statuses, task, comment, editor_outside)
+    return World(caller, owner, workspace, project, statuses, task, comment, editor_outside,
+                 Notification.objects.get(user=owner, comment_id=mention.pk), invitation_to_me, invitation_by_me)
 
 
 # --- the cases ---------------------------------------------------------------------------------------------
@@ -207,6 +232,29 @@ CASES = {
     "comment_create": lambda w: ("POST", f"/tasks/{w.task.pk}/comments", {"body": "Hello"}, 201),
     "comment_update": lambda w: ("PATCH", f"/comments/{w.comment.pk}", {"body": "Edited"}, 200),
     "comment_delete": lambda w: ("DELETE", f"/comments/{w.comment.pk}", None, 204),
+    "comment_create_mentioning": lambda w: ("POST", f"/tasks/{w.task.pk}/comments",
+                                            {"body": f"<@{w.spare.pk}> and <@{w.owner.pk}>, have a look"}, 201),
+    # invitations
+    "invitation_create": lambda w: ("POST", f"/workspaces/{w.workspace.pk}/invitations",
+                                    {"email": "new-person@example.com", "role": "editor"}, 201),
+    "invitation_create_to_an_account": lambda w: ("POST", f"/workspaces/{w.workspace.pk}/invitations",
+                                                  {"email": _new_user().email, "role": "viewer"}, 201),
+    "invitation_list": lambda w: ("GET", f"/workspaces/{w.workspace.pk}/invitations?limit=200&status=pending",
+                                  None, 200),
+    "my_invitation_list": lambda w: ("GET", "/me/invitations?limit=200", None, 200),
+    "invitation_accept": lambda w: ("POST", f"/invitations/{w.invitation_to_me.pk}/accept", None, 200),
+    "invitation_decline": lambda w: ("POST", f"/invitations/{w.invitation_to_me.pk}/decline", None, 200),
+    "invitation_cancel": lambda w: ("DELETE", f"/invitations/{w.invitation_by_me.pk}", None, 204),
+    # notifications
+    "notification_list": lambda w: ("GET", "/notifications?limit=200", None, 200),
+    "notification_list_unread": lambda w: ("GET", "/notifications?limit=200&unread=true", None, 200),
+    "notification_count": lambda w: ("GET", "/notifications/count", None, 200),
+    "notification_read_all": lambda w: ("POST", "/notifications/read-all", {}, 200),
+    "notification_read": lambda w: ("POST", f"/notifications/{w.notification.pk}/read", None, 200),
+    "notification_unread": lambda w: (
+        notification_services.notification_mark(notification_id=w.notification.pk, user=w.owner, read=True) and
+        ("POST", f"/notifications/{w.notification.pk}/unread", None, 200)),
+    "notification_delete": lambda w: ("DELETE", f"/notifications/{w.notification.pk}", None, 204),
 }
 
 # The statements of each case, in order. "access" is the literal access check of projects.queries or
@@ -216,8 +264,8 @@ EXPECTED: dict[str, int | dict] = {
     "token_create": 2,  # SELECT the user by email (authenticate), INSERT the token
     "token_revoke": 1,  # DELETE the token
     # SELECT the email taken?, then create_user's full_clean: SELECT the unique email (field and constraint),
-    # SELECT the user's case-insensitive email constraint, INSERT the user
-    "user_register": 5,
+    # SELECT the user's case-insensitive email constraint, INSERT the user, SELECT invitations waiting for it
+    "user_register": 6,
     "realtime_ticket": 0,  # the ticket lives in the cache
     "health": 1,  # SELECT 1 row of accounts_user
     "workspace_list": 1,  # SELECT the page of workspaces with role and projects' count
@@ -261,8 +309,9 @@ EXPECTED: dict[str, int | dict] = {
     "event_list": 3,  # access (latest seq), SELECT the oldest seq kept, SELECT the page of events
     "project_member_list": 2,  # access, SELECT the page of members with their users
     # SELECT the project FOR NO KEY UPDATE, SELECT the user's workspace role (owners and editors only),
-    # SELECT already a member?, INSERT the membership, UPDATE counters RETURNING, INSERT member_added
-    "project_member_add": 6,
+    # SELECT already a member?, INSERT the membership, UPDATE counters RETURNING, INSERT member_added, and the
+    # notification: one statement on PostgreSQL (notifications.queries.NOTIFY), two on SQLite
+    "project_member_add": {"postgresql": 7, "sqlite": 8},
     # SELECT the project FOR NO KEY UPDATE, SELECT the member, UPDATE the role (or DELETE the membership),
     # UPDATE counters RETURNING, INSERT the event (the last admin is not touched: no count of admins)
     "project_member_update": 5,
@@ -283,12 +332,14 @@ EXPECTED: dict[str, int | dict] = {
     # SELECT the column + project + roles + last rank, UPDATE counters RETURNING (number, seq, counts),
     # INSERT the task, INSERT the events
     "task_create": 4,
-    "task_create_assigned": 5,  # as task_create, and SELECT the assignee's workspace role
+    # as task_create, and SELECT the assignee's workspace role, and the assignee's notification (NOTIFY; SQLite:
+    # number the notification, INSERT it)
+    "task_create_assigned": {"postgresql": 6, "sqlite": 7},
     # SELECT the task FOR NO KEY UPDATE (+ roles, target column, ranks, parent), UPDATE the task,
     # UPDATE counters RETURNING, INSERT the events
     "task_get": 1,  # access: the task with its project, column, people and the caller's roles
     "task_update": 4,
-    "task_update_assignee": 5,  # as task_update, and SELECT the assignee's workspace role
+    "task_update_assignee": {"postgresql": 6, "sqlite": 7},  # as task_update, the assignee's role, the notification
     "task_update_status": 4,
     "task_move": 4,
     "task_move_column": 4,
@@ -297,11 +348,36 @@ EXPECTED: dict[str, int | dict] = {
     "task_restore": 4,
     "my_task_list": 1,  # SELECT the page of cards assigned to the caller, with the workspace role check
     "comment_list": 2,  # access to the task, SELECT the page of comments with their authors
-    "comment_create": 4,  # access to the task, INSERT the comment, UPDATE counters RETURNING, INSERT the event
+    # access to the task, SELECT who of the assignee and reporter may be notified, INSERT the comment, UPDATE counters
+    # RETURNING, INSERT the event, and the assignee's comment_added notification (NOTIFY; SQLite: two)
+    "comment_create": {"postgresql": 6, "sqlite": 7},
+    # the same: mentioning two people (one of them the author) notifies one, however many are mentioned
+    "comment_create_mentioning": {"postgresql": 6, "sqlite": 7},
     # SELECT the comment FOR NO KEY UPDATE (+ task, project, role), UPDATE (or DELETE) it, UPDATE counters
     # RETURNING, INSERT the event
     "comment_update": 4,
     "comment_delete": 4,
+    # SELECT the workspace FOR NO KEY UPDATE, SELECT the user by email (none), UPDATE expired pending invitations
+    # of the address, INSERT the invitation
+    "invitation_create": 4,
+    # as above, and SELECT already a member? (the address has an account), and the invitee's notification
+    "invitation_create_to_an_account": {"postgresql": 6, "sqlite": 7},
+    "invitation_list": 2,  # access to the workspace, SELECT the page of invitations with workspace and inviter
+    "my_invitation_list": 1,  # SELECT the page of pending invitations to the caller's email
+    # SELECT the invitation FOR NO KEY UPDATE, SELECT already a member?, UPDATE it, INSERT the membership, INSERT
+    # member_added, SELECT is the inviter still a member?, the inviter's notification, access to the workspace
+    "invitation_accept": {"postgresql": 8, "sqlite": 9},
+    # SELECT the invitation FOR NO KEY UPDATE, UPDATE it, SELECT is the inviter still a member?, the notification
+    "invitation_decline": {"postgresql": 4, "sqlite": 5},
+    "invitation_cancel": 2,  # SELECT the invitation FOR NO KEY UPDATE with the caller's role, UPDATE it
+    "notification_list": 2,  # SELECT the page with the actors, SELECT the counter row (unread)
+    "notification_list_unread": 2,
+    "notification_count": 1,  # SELECT the counter row
+    "notification_read_all": 2,  # UPDATE the unread ones, UPDATE the counter row RETURNING
+    # SELECT the notification FOR UPDATE, UPDATE it, UPDATE the counter row RETURNING
+    "notification_read": 3,
+    "notification_unread": 3,
+    "notification_delete": 3,  # SELECT it FOR UPDATE, DELETE it, UPDATE the counter row RETURNING (it was unread)
 }
 
 

@@ -3,13 +3,15 @@
 import datetime
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ApiToken, User, new_token
+from notifications.models import Notification, NotificationCounter
 from projects import services as project_services
-from projects.models import Project, ProjectCounters
+from projects.models import Invitation, Project, ProjectCounters
 from realtime.models import Event
 from tasks import services as task_services
 from tasks.models import Task
@@ -48,7 +50,7 @@ def test_every_registered_changelist_opens(admin_client, project, owner, editor,
     ApiToken.objects.create(user=owner, name="cli", key_hash=key_hash,
                             expires_at=timezone.now() + datetime.timedelta(days=1))
 
-    models = list(admin.site._registry)
+    models = [model for model in apps.get_models() if admin.site.is_registered(model)]
     assert {Task, Project, Event} <= set(models)
     for model in models:
         response = admin_client.get(changelist(model))
@@ -156,3 +158,68 @@ def test_archive_action_goes_through_the_service(admin_client, staff_owner, proj
     assert Task.objects.filter(archived_at__isnull=False).count() == 2
     assert Event.objects.filter(project=project, type="task_archived", actor=staff_owner).count() == 2
     assert ProjectCounters.objects.get(project=project).total == 0
+
+
+def test_invitation_and_notification_changelists_do_not_grow_with_rows(admin_client, workspace, owner, editor,
+                                                                        django_assert_num_queries):
+    def add(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            project_services.invitation_create(workspace_id=workspace.pk, actor=owner, email=f"guest{i}@example.com",
+                                               role="viewer")
+            factories.task(factories.project(workspace, owner, key=f"N{i}"), owner, assignee_id=editor.pk)
+
+    add(2, 0)
+    few = [_queries(django_assert_num_queries, admin_client, changelist(model), CHANGELIST_BUDGET)
+           for model in (Invitation, Notification)]
+    add(10, 2)
+    many = [_queries(django_assert_num_queries, admin_client, changelist(model), CHANGELIST_BUDGET)
+            for model in (Invitation, Notification)]
+    assert many == few
+    assert "guest11@example.com" in admin_client.get(changelist(Invitation)).content.decode()
+    assert "N11-1" in admin_client.get(changelist(Notification)).content.decode()
+
+
+def test_cancelling_invitations_in_the_admin_goes_through_the_service(admin_client, staff_owner, workspace, owner):
+    invitation = project_services.invitation_create(workspace_id=workspace.pk, actor=owner,
+                                                    email="guest@example.com", role="editor")
+
+    response = admin_client.post(changelist(Invitation), {
+        "action": "cancel_invitations", "_selected_action": [str(invitation.pk)],
+    })
+
+    assert response.status_code == 302
+    stored = Invitation.objects.get(pk=invitation.pk)
+    assert (stored.status, stored.responded_at is not None) == ("cancelled", True)
+
+
+def test_cancelling_is_refused_without_the_role(admin_client, workspace, owner, unchanged):
+    """A superuser who is neither the inviter nor an owner gets the service's answer."""
+    invitation = project_services.invitation_create(workspace_id=workspace.pk, actor=owner,
+                                                    email="guest@example.com", role="editor")
+    with unchanged():
+        response = admin_client.post(changelist(Invitation), {
+            "action": "cancel_invitations", "_selected_action": [str(invitation.pk)],
+        }, follow=True)
+    assert "Invitation not found." in [str(m) for m in response.context["messages"]]
+    assert Invitation.objects.get(pk=invitation.pk).status == "pending"
+
+
+def test_notification_admin_reads_and_deletes_through_the_service(admin_client, project, owner, editor):
+    tasks = [factories.task(project, owner, title=f"t{i}", assignee_id=editor.pk) for i in range(3)]
+    assigned = list(Notification.objects.filter(user=editor, type="task_assigned").order_by("seq"))
+    assert [n.task_id for n in assigned] == [t.pk for t in tasks]
+    unread = NotificationCounter.objects.get(user=editor).unread
+
+    response = admin_client.post(changelist(Notification), {
+        "action": "mark_read", "_selected_action": [str(assigned[0].pk)],
+    })
+    assert response.status_code == 302
+    assert Notification.objects.get(pk=assigned[0].pk).read_at is not None
+    assert NotificationCounter.objects.get(user=editor).unread == unread - 1
+
+    response = admin_client.post(changelist(Notification), {
+        "action": "delete_selected", "_selected_action": [str(assigned[1].pk)], "post": "yes",
+    })
+    assert response.status_code == 302
+    assert not Notification.objects.filter(pk=assigned[1].pk).exists()
+    assert NotificationCounter.objects.get(user=editor).unread == unread - 2

@@ -150,17 +150,23 @@ class RelayToRedis:
         self.lock = threading.Lock()
         self.sockets: list[socket.socket] = []
         self.listening: threading.Event | None = None
+        self.acceptor: threading.Thread | None = None
 
     def start(self) -> None:
         listener = socket.create_server(("127.0.0.1", self.port))  # SO_REUSEADDR: the same port again
         listener.settimeout(0.05)
         self.listening = threading.Event()
         self.listening.set()
-        threading.Thread(target=self._accept, args=(listener, self.listening), daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, args=(listener, self.listening), daemon=True)
+        self.acceptor.start()
 
     def stop(self) -> None:
         """Refuse new connections and cut the open ones (each end sees the stream end)."""
         self.listening.clear()
+        # The listening socket is closed once its thread has left accept(): until then the port
+        # is still bound, and a start() right after would fail with "Address already in use".
+        self.acceptor.join(timeout=10)
+        assert not self.acceptor.is_alive(), "the relay's accept thread did not stop"
         with self.lock:
             for sock in self.sockets:
                 _shut(sock)

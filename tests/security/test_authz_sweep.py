@@ -54,6 +54,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver
 
 from accounts import services as account_services
+from notifications.models import Notification
 from projects import services as project_services
 from projects.models import ProjectMember, Status, WorkspaceMember
 from tasks import services as task_services
@@ -74,7 +75,7 @@ SIGNED_IN = MEMBERS | {"outsider"}
 DOMAIN_MODELS = (
     "accounts.User", "projects.Workspace", "projects.WorkspaceMember", "projects.Project",
     "projects.ProjectMember", "projects.Status", "projects.ProjectCounters", "tasks.Task", "tasks.Comment",
-    "realtime.Event",
+    "realtime.Event", "projects.Invitation", "notifications.Notification", "notifications.NotificationCounter",
 )
 
 
@@ -111,6 +112,11 @@ class Rule:
 
 PUBLIC = Rule(frozenset(ACTORS), scope="public")
 ACCOUNT = Rule(SIGNED_IN, scope="account")
+
+
+def only(*actors: str) -> Rule:
+    """A thing of one person (a notification, an invitation): theirs to act on; anyone else gets 404."""
+    return Rule(frozenset(actors), scope="account", special={a: {404} for a in SIGNED_IN - set(actors)})
 
 
 def see(allowed=MEMBERS, **special) -> Rule:
@@ -153,7 +159,7 @@ class Case:
 # Path parameters filled without being named in a case.
 DEFAULT_PATH_KEYS = {
     "workspace_id": "workspace", "project_id": "project", "task_id": "task", "comment_id": "comment",
-    "status_id": "review_status",
+    "status_id": "review_status", "notification_id": "notification", "invitation_id": "invitation",
 }
 
 TASK_FIELDS = {"status_id": Ref("review_status"), "assignee_id": Ref("bystander")}
@@ -256,6 +262,25 @@ RULES: dict[tuple[str, str], list[Case]] = {
         Case("owners_comment", see(OWNER)),
         Case("viewers_comment", see({"viewer"}), ids={"comment_id": "viewer_comment"}),
     ],
+    # invitations: owners invite any role, editors viewers and editors; only the invitee answers; the inviter or an
+    # owner cancels; "Anyone else gets 404"
+    ("POST", "/workspaces/{workspace_id}/invitations"): [
+        Case(f"invite_{role}", see(allowed), body={"email": "invitee-new@example.com", "role": role})
+        for role, allowed in (("viewer", WRITERS), ("editor", WRITERS), ("owner", OWNER))
+    ],
+    ("GET", "/workspaces/{workspace_id}/invitations"): [Case("list", see(WRITERS), query={"status": "pending"})],
+    ("GET", "/me/invitations"): [Case("mine", ACCOUNT)],
+    # The world's invitation is addressed to an account-less email: no actor is its invitee.
+    ("POST", "/invitations/{invitation_id}/accept"): [Case("accept", only())],
+    ("POST", "/invitations/{invitation_id}/decline"): [Case("decline", only())],
+    ("DELETE", "/invitations/{invitation_id}"): [Case("cancel", only("owner"))],
+    # notifications: the caller's own only
+    ("GET", "/notifications"): [Case("list", ACCOUNT), Case("unread", ACCOUNT, query={"unread": "true"})],
+    ("GET", "/notifications/count"): [Case("count", ACCOUNT)],
+    ("POST", "/notifications/read-all"): [Case("read_all", ACCOUNT, body={})],
+    ("POST", "/notifications/{notification_id}/read"): [Case("read", only("owner"))],
+    ("POST", "/notifications/{notification_id}/unread"): [Case("unread", only("owner"))],
+    ("DELETE", "/notifications/{notification_id}"): [Case("delete", only("owner"))],
 }
 
 # Routes in the URL conf that are not operations of the schema, each with the reason it is not swept.
@@ -416,12 +441,18 @@ def build_world(tag: str, workspace, project, owner, people: dict) -> World:
     archived_task = factories.task(project, owner, title="Archived")
     task_services.task_archive(task_id=archived_task.pk, user=owner)
     comment = task_services.comment_create(task_id=task.pk, user=owner, body="By the owner")
-    viewer_comment = task_services.comment_create(task_id=task.pk, user=people["viewer"], body="By the viewer")
+    # The viewer mentions the owner: the owner's notification.
+    viewer_comment = task_services.comment_create(task_id=task.pk, user=people["viewer"],
+                                                  body=f"By the viewer, for <@{owner.pk}>")
+    notification = Notification.objects.get(user=owner, comment_id=viewer_comment.pk)
+    invitation = project_services.invitation_create(workspace_id=workspace.pk, actor=owner,
+                                                    email=f"invitee-{tag}@example.com", role="editor")
     things = {
         "workspace": workspace, "project": project, "archived_project": archived_project, "task": task,
         "review_task": review_task, "archived_task": archived_task, "comment": comment,
         "viewer_comment": viewer_comment, "todo_status": statuses["todo"], "review_status": statuses["review"],
         "issue_status": statuses["issue"], "bystander": bystander, "candidate": candidate,
+        "notification": notification, "invitation": invitation,
     }
     ids = {str(workspace.pk)}
     for model, lookup in (("projects.Project", "workspace"), ("projects.Status", "project__workspace"),
