@@ -10,6 +10,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     list_display = ["user", "seq", "type", "text", "read_at", "created_at"]
     list_select_related = ["user", "actor"]
+    ordering = ["-created_at", "-seq"]
     list_filter = ["type", ("read_at", admin.EmptyFieldListFilter)]
     search_fields = ["user__email", "text", "task_key"]
     readonly_fields = [f.name for f in Notification._meta.get_fields() if f.concrete]

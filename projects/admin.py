@@ -3,6 +3,7 @@ from django.contrib import admin
 from projects import services
 from projects.models import (
     Invitation,
+    InvitationStatus,
     Project,
     ProjectCounters,
     ProjectMember,
@@ -145,14 +146,20 @@ class ProjectCountersAdmin(ReadOnlyAdmin):
 class InvitationAdmin(ServiceAdminMixin, ReadOnlyAdmin):
     """Invitations are sent and answered through the API; staff may cancel pending ones (as an owner would)."""
 
-    list_display = ["email", "workspace", "role", "status", "invited_by", "created_at", "expires_at", "responded_at"]
+    list_display = ["email", "workspace", "role", "current_status", "invited_by", "expires_at"]
     list_select_related = ["workspace", "invited_by"]
+    ordering = ["-created_at", "-id"]
     list_filter = ["status", "role"]
     search_fields = ["email", "workspace__name", "invited_by__email"]
     actions = ["cancel_invitations"]
 
     def has_delete_permission(self, request, obj=None):
         return False  # cancel instead: the row is the record of who was invited
+
+    @admin.display(description="status", ordering="status")
+    def current_status(self, invitation):
+        # A pending one past expires_at reads as expired, as in the API.
+        return InvitationStatus(invitation.effective_status()).label
 
     @admin.action(description="Cancel selected pending invitations")
     def cancel_invitations(self, request, queryset):

@@ -8,8 +8,9 @@ from django.core.management.base import CommandError
 from django.db.models import F
 
 from accounts.models import User
+from notifications.models import Notification
 from projects.management.commands.recount import recount_project
-from projects.models import COUNT_FIELDS, Project, ProjectCounters, ProjectMember, Status, Workspace
+from projects.models import COUNT_FIELDS, Invitation, Project, ProjectCounters, ProjectMember, Status, Workspace
 from realtime.models import Event
 from tasks.management.commands.seed_demo import DEMO_EMAIL, PROJECTS, WORKSPACE_NAME
 from tasks.models import Task
@@ -17,7 +18,7 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-SEEDED = (User, Workspace, Project, ProjectMember, Status, ProjectCounters, Task, Event)
+SEEDED = (User, Workspace, Project, ProjectMember, Status, ProjectCounters, Task, Event, Notification, Invitation)
 
 
 def row_counts() -> dict[str, int]:
@@ -42,7 +43,12 @@ def test_seed_demo_creates_the_demo_board_once():
     workspace = Workspace.objects.get(name=WORKSPACE_NAME)
     assert sorted(Project.objects.filter(workspace=workspace).values_list("key", flat=True)) == sorted(
         key for key, _name, _tasks in PROJECTS)
-    assert first["Task"] == sum(len(tasks) for _key, _name, tasks in PROJECTS)
+    # The demo tasks, and the three the teammate adds.
+    assert first["Task"] == sum(len(tasks) for _key, _name, tasks in PROJECTS) + 3
+    # The teammate's doings leave the demo user notifications and an invitation to answer.
+    told = list(Notification.objects.filter(user=demo).order_by("seq").values_list("seq", "type"))
+    assert told == [(1, "task_assigned"), (2, "task_assigned"), (3, "mentioned"), (4, "invitation_received")]
+    assert Invitation.objects.get(email=DEMO_EMAIL).status == "pending"
     # Built through the services: the counters are exact and each log is gap-free.
     for project in Project.objects.filter(workspace=workspace):
         counters = ProjectCounters.objects.get(project=project)

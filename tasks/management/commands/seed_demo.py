@@ -1,4 +1,9 @@
-"""Create demo data (idempotent): a demo user, a workspace, two projects, a few dozen tasks."""
+"""Create demo data (idempotent): a demo user, a workspace, two projects, a few dozen tasks.
+
+A teammate, Ana, works in the same workspace: she assigns the demo user two
+tasks, mentions them in a comment, and invites them to a workspace of her own,
+so that the demo user's notifications and invitations are not empty.
+"""
 
 import os
 
@@ -11,6 +16,7 @@ from projects.models import Status, Workspace
 from tasks import services as task_services
 
 DEMO_EMAIL = "demo@taskhub.local"
+TEAMMATE_EMAIL = "ana@taskhub.local"
 DEMO_PASSWORD = os.environ.get("TASKHUB_DEMO_PASSWORD", "taskhub-demo-2026")
 WORKSPACE_NAME = "Demo workspace"
 
@@ -63,3 +69,21 @@ class Command(BaseCommand):
                     project_id=project.pk, user=user, title=title, status_id=columns[group].pk,
                     priority=("low", "medium", "high")[index % 3], assignee_id=user.pk if index % 2 else None,
                 )
+        self._teammate(user, workspace, project)
+
+    def _teammate(self, user, workspace, project):
+        ana = User.objects.filter(email__iexact=TEAMMATE_EMAIL).first()
+        if ana is None:
+            ana = User.objects.create_user(TEAMMATE_EMAIL, DEMO_PASSWORD, display_name="Ana Teammate")
+        project_services.workspace_member_add(workspace_id=workspace.pk, actor=user, email=ana.email, role="editor")
+        project_services.project_member_add(project_id=project.pk, actor=user, user_id=ana.pk, role="member")
+        columns = {s.group: s for s in Status.objects.filter(project=project)}
+        for title in ("Review the webhook payloads", "Answer the SDK survey"):
+            task_services.task_create(project_id=project.pk, user=ana, title=title, status_id=columns["todo"].pk,
+                                      assignee_id=user.pk)
+        task = task_services.task_create(project_id=project.pk, user=ana, title="Plan the v2 launch",
+                                         status_id=columns["active"].pk, assignee_id=ana.pk)
+        task_services.comment_create(task_id=task.pk, user=ana,
+                                     body=f"<@{user.pk}> could you check the launch dates with me?")
+        own = project_services.workspace_create(user=ana, name="Ana's studio", description="Ana's side projects")
+        project_services.invitation_create(workspace_id=own.pk, actor=ana, email=user.email, role="editor")
