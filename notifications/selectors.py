@@ -36,3 +36,9 @@ def notifications_since(*, user_id: uuid.UUID, since: int, limit: int) -> list[d
     rows = (Notification.objects.filter(user_id=user_id, seq__gt=since).select_related("actor")
             .order_by("seq")[:limit])
     return [{"type": "notification", "seq": n.seq, "data": notification_payload(n)} for n in rows]
+
+
+def notification_latest_seqs(*, user_ids) -> dict[str, int]:
+    """``{user_id: last_seq}`` of the given users who were ever notified (for the sockets' heartbeat)."""
+    return {str(user_id): seq for user_id, seq in
+            NotificationCounter.objects.filter(user_id__in=list(user_ids)).values_list("user_id", "last_seq")}

@@ -368,3 +368,9 @@ def invitation_list_for_user(*, user) -> QuerySet[Invitation]:
 
 def invitation_page_for_user(*, user, limit: int, cursor: str | None) -> tuple[list[Invitation], str | None]:
     return paginate(invitation_list_for_user(user=user), order=["-created_at", "-id"], limit=limit, cursor=cursor)
+
+
+def project_latest_seqs(*, project_ids) -> dict[str, int]:
+    """``{project_id: last_seq}`` of the given projects (for the sockets' heartbeat; no access check)."""
+    return {str(project_id): seq for project_id, seq in
+            ProjectCounters.objects.filter(project_id__in=list(project_ids)).values_list("project_id", "last_seq")}

@@ -10,6 +10,12 @@ next one, and after a short wait fills the gap from the event log.
 The same mechanism closes the subscribe seam: the socket joins the group
 first and only then replays from the log, so an event committed in between
 arrives live, from the replay, or both, and is sent once.
+
+A lost message is noticed when a later one arrives; on a quiet board that may
+be never, so the heartbeat closes that gap too: every
+``TASKHUB_WS_HEARTBEAT_SECONDS`` one query per server process reads the
+latest seq of every stream its sockets follow, a socket behind fills from the
+store, and each socket is told how far it has been sent (``heartbeat``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,10 +33,11 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from notifications.selectors import notification_counts, notifications_since
-from projects.selectors import project_get_for_member, workspace_get_for_member
+from notifications.selectors import notification_counts, notification_latest_seqs, notifications_since
+from projects.selectors import project_get_for_member, project_latest_seqs, workspace_get_for_member
 from realtime import events as event_log
 from realtime.publisher import publisher
 from realtime.tickets import ticket_consume
@@ -64,6 +72,8 @@ class Stream:
     ready: bool = False  # False while the replay runs; live events wait in ``held``
     held: dict[int, tuple[dict, str | None]] = field(default_factory=dict)  # seq -> (envelope, its JSON)
     fill_task: asyncio.Task | None = None
+    # The latest seq the store was seen to hold (by a heartbeat): a gap to fill though nothing is held.
+    expected: int = 0
 
 
 
@@ -105,6 +115,69 @@ async def _events_since_shared(project_id: str, since: int) -> list[dict]:
             del _inflight_reads[key]
 
 
+class Heartbeat:
+    """The heartbeat of one event loop's sockets (one server process's, in production).
+
+    Every ``TASKHUB_WS_HEARTBEAT_SECONDS``: one read of the latest seq of every
+    project and notification stream that a socket here follows (two queries,
+    however many sockets), then each socket compares it with what it has sent
+    (``BoardConsumer.heartbeat``). The loop runs while sockets are connected.
+    """
+
+    def __init__(self) -> None:
+        self.consumers: weakref.WeakSet[BoardConsumer] = weakref.WeakSet()
+        self.task: asyncio.Task | None = None
+
+    def join(self, consumer: BoardConsumer) -> None:
+        self.consumers.add(consumer)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def leave(self, consumer: BoardConsumer) -> None:
+        self.consumers.discard(consumer)
+        if not self.consumers and self.task is not None:
+            self.task.cancel()  # nothing to beat for; the next connection starts it again
+            self.task = None
+
+    async def _run(self) -> None:
+        while self.consumers:
+            await asyncio.sleep(settings.TASKHUB_WS_HEARTBEAT_SECONDS)
+            try:
+                await self.beat()
+            except Exception:  # a database hiccup: the next beat tries again
+                logger.warning("heartbeat failed", exc_info=True)
+
+    async def beat(self) -> None:
+        consumers = list(self.consumers)
+        project_ids = {pid for consumer in consumers for pid in consumer.projects}
+        user_ids = {consumer.user.pk for consumer in consumers if consumer.notifications is not None}
+        if not project_ids and not user_ids:
+            return
+        projects, users = await database_sync_to_async(_latest_seqs)(project_ids, user_ids)
+        for consumer in consumers:
+            try:
+                await consumer.heartbeat(projects, users)
+            except Exception:  # that socket's trouble (closing, say) is not the others'
+                logger.warning("heartbeat of one socket failed", exc_info=True)
+
+
+def _latest_seqs(project_ids: set[str], user_ids: set) -> tuple[dict[str, int], dict[str, int]]:
+    projects = project_latest_seqs(project_ids=project_ids) if project_ids else {}
+    users = notification_latest_seqs(user_ids=user_ids) if user_ids else {}
+    return projects, users
+
+
+_heartbeats: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Heartbeat] = weakref.WeakKeyDictionary()
+
+
+def heartbeat_of_this_loop() -> Heartbeat:
+    loop = asyncio.get_running_loop()
+    found = _heartbeats.get(loop)
+    if found is None:
+        found = _heartbeats[loop] = Heartbeat()
+    return found
+
+
 class BoardConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch(self, message):
         """Board events skip Channels' per-message ``aclose_old_connections``.
@@ -137,6 +210,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         self.frame_times: deque[float] = deque()
         self.send_lock = asyncio.Lock()
         await self.channel_layer.group_add(event_log.user_group(self.user.pk), self.channel_name)
+        heartbeat_of_this_loop().join(self)
 
     async def _authenticate(self):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -155,6 +229,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "user", None) is None:
             return
         WEBSOCKETS.dec()
+        heartbeat_of_this_loop().leave(self)
         streams = [*getattr(self, "projects", {}).values(), getattr(self, "notifications", None)]
         for stream in streams:
             if stream is not None and stream.fill_task:
@@ -268,6 +343,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         """Replay ``stream`` after ``since``, answer ``subscribed`` with the seq reached, then go live."""
         stream.ready = False
         stream.last_seq = since
+        stream.expected = 0
         async with self.send_lock:
             await self._replay(stream, upto=None)
             stream.ready = True
@@ -397,14 +473,50 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
     def _following(self, stream: Stream) -> bool:
         return stream is self.notifications or any(stream is s for s in self.projects.values())
 
+    def _behind(self, stream: Stream) -> int:
+        """The seq ``stream`` must reach to have no gap (0 when it has none)."""
+        upto = max(max(stream.held, default=0), stream.expected)
+        return upto if upto > stream.last_seq else 0
+
     async def _fill_gap(self, stream: Stream):
         # The missing one is usually just behind (another request's publish); give it a moment.
         await asyncio.sleep(GAP_WAIT_SECONDS)
-        if not self._following(stream) or not stream.held:
+        if not self._following(stream) or not self._behind(stream):
             return
         async with self.send_lock:
-            await self._replay(stream, upto=max(stream.held))
-            await self._release_held(stream)
+            upto = self._behind(stream)
+            if upto:
+                await self._replay(stream, upto=upto)
+                await self._release_held(stream)
+
+    async def heartbeat(self, projects: dict[str, int], users: dict[str, int]):
+        """Tell the socket how far each stream it follows has been sent; first fill a stream that is behind.
+
+        ``projects`` and ``users`` are the latest seqs the store holds. A stream
+        behind them lost a message (or one is still on its way): it is filled
+        from the store after the usual short wait, and its heartbeat goes out
+        once it has caught up, so that a ``heartbeat`` always means "you have
+        been sent everything up to ``seq``".
+        """
+        streams = [({"project_id": pid}, stream, projects.get(pid)) for pid, stream in list(self.projects.items())]
+        if self.notifications is not None:
+            streams.append(({"notifications": True}, self.notifications, users.get(str(self.user.pk), 0)))
+        for key, stream, latest in streams:
+            if latest is None or not stream.ready:
+                continue  # a project just deleted, or a replay in progress (it answers ``subscribed``)
+            stream.expected = max(stream.expected, latest)
+            if self._behind(stream):
+                if stream.fill_task is None or stream.fill_task.done():
+                    stream.fill_task = asyncio.create_task(self._fill_then_beat(stream, key))
+                continue
+            async with self.send_lock:
+                await self._send({"type": "heartbeat", **key, "seq": stream.last_seq})
+
+    async def _fill_then_beat(self, stream: Stream, key: dict):
+        await self._fill_gap(stream)
+        if self._following(stream) and not self._behind(stream):
+            async with self.send_lock:
+                await self._send({"type": "heartbeat", **key, "seq": stream.last_seq})
 
     async def _revoked(self, data: dict):
         workspace_id = data.get("workspace_id")

@@ -214,6 +214,8 @@ TASKHUB_BENCH_FLOOR = env_bool("TASKHUB_BENCH_FLOOR", False)
 TASKHUB_TOKEN_TTL_DAYS = int(os.environ.get("TASKHUB_TOKEN_TTL_DAYS", "30"))
 # A workspace invitation waits this many days for its answer, then expires.
 TASKHUB_INVITATION_DAYS = int(os.environ.get("TASKHUB_INVITATION_DAYS", "14"))
+# How often each socket is told the latest seq of what it follows (realtime.consumers, "heartbeat").
+TASKHUB_WS_HEARTBEAT_SECONDS = float(os.environ.get("TASKHUB_WS_HEARTBEAT_SECONDS", "30"))
 # Login and registration rate limits count attempts in fixed windows of this many seconds.
 TASKHUB_RATE_WINDOW = int(os.environ.get("TASKHUB_RATE_WINDOW", "60"))
 # Event log retention, used by `manage.py trim_events`.

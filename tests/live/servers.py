@@ -215,7 +215,7 @@ def board_subscribe(server: Server, token: str, project_id, since: int | None = 
 
 
 def events_until(ws, seq: int, timeout: float = 10) -> list[dict]:
-    """Read event frames until one with ``seq`` at or beyond ``seq`` has arrived; returns them."""
+    """Read event frames until one with ``seq`` at or beyond ``seq`` has arrived; returns them (not heartbeats)."""
     frames: list[dict] = []
     deadline = time.monotonic() + timeout
     while not frames or frames[-1]["seq"] < seq:
@@ -226,6 +226,6 @@ def events_until(ws, seq: int, timeout: float = 10) -> list[dict]:
             frame = json.loads(ws.recv(timeout=remaining))
         except TimeoutError:
             continue  # the loop's deadline check reports it
-        if "seq" in frame:
+        if "seq" in frame and frame["type"] != "heartbeat":
             frames.append(frame)
     return frames

@@ -13,8 +13,10 @@ Runs on PostgreSQL + Redis only (the second pass of CI).
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import time
 
 import pytest
 import redis
@@ -22,6 +24,7 @@ from django.conf import settings
 
 from accounts.services import token_create
 from projects.models import ProjectCounters
+from realtime.consumers import GAP_WAIT_SECONDS
 from realtime.events import project_group
 from tests import factories
 from tests.live.servers import (
@@ -205,3 +208,61 @@ def test_redis_stopped_and_restarted_under_a_running_server(project, owner, serv
 
     # The socket that stayed open through the outage got the same, exactly once too.
     assert [f["seq"] for f in first_rest] == expected
+
+
+HEARTBEAT_SECONDS = 3  # production's is 30: the test waits for one interval
+
+
+def _frames_with_arrival(ws, seq: int, timeout: float) -> list[tuple[dict, float]]:
+    """Event frames (no heartbeats) up to ``seq``, each with the monotonic time it was read."""
+    got: list[tuple[dict, float]] = []
+    deadline = time.monotonic() + timeout
+    while not got or got[-1][0]["seq"] < seq:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"waited {timeout} s for seq {seq}; got {[f['seq'] for f, _ in got]}")
+        try:
+            frame = json.loads(ws.recv(timeout=remaining))
+        except TimeoutError:
+            continue
+        if "seq" in frame and frame["type"] != "heartbeat":
+            got.append((frame, time.monotonic()))
+    return got
+
+
+def test_a_quiet_boards_subscriber_gets_the_missed_events_within_a_heartbeat(project, owner, servers, own_redis,
+                                                                           tmp_path):
+    """Events that reached no socket (Redis down, or back but not yet resubscribed) and no later event.
+
+    Without the heartbeat, the socket would learn of them only from the next
+    event of the project, which on a quiet board may never come.
+    """
+    token, _ = token_create(email=owner.email, password=factories.PASSWORD)
+    server = servers(Server(redis_url=own_redis.url, log_path=tmp_path / "daphne.log",
+                            env={"TASKHUB_WS_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)}))
+    group_channel = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}__group__{project_group(project.pk)}"
+    limit = HEARTBEAT_SECONDS + GAP_WAIT_SECONDS + 2  # a beat, the wait for a late message, and slack
+
+    def create(title: str) -> float:
+        response = server.call("POST", f"/projects/{project.pk}/tasks", token, {"title": title})
+        assert response.status == 201, response
+        return time.monotonic()
+
+    with board_subscribe(server, token, project.pk) as (ws, _, subscribed):
+        start = subscribed["seq"]
+        own_redis.kill()
+        written = create("while Redis is down")  # its publish fails: no socket gets it live
+        dark = _frames_with_arrival(ws, _last_seq(project), timeout=limit + 5)
+        assert [f["seq"] for f, _ in dark] == [start + 1, start + 2]
+        assert dark[-1][1] - written < limit, dark[-1][1] - written
+
+        own_redis.start()
+        wait_until(lambda: _health(server)["channel_layer"] == "ok", what="the health check to see Redis again")
+        resubscribed = own_redis.subscribers(group_channel) >= 1
+        written = create("just after Redis came back")
+        back = _frames_with_arrival(ws, _last_seq(project), timeout=limit + 5)
+        assert [f["seq"] for f, _ in back] == [start + 3, start + 4]
+        assert back[-1][1] - written < limit, (back[-1][1] - written, resubscribed)
+        # Then the socket is told it is up to date (and nothing is sent twice).
+        beat = json.loads(ws.recv(timeout=HEARTBEAT_SECONDS + 5))
+        assert beat == {"type": "heartbeat", "project_id": str(project.pk), "seq": start + 4}
