@@ -38,14 +38,15 @@ def user_register(*, email: str, password: str, display_name: str = "") -> User:
         raise ValidationError(" ".join(exc.messages), code="invalid_password") from exc
     if User.objects.filter(email__iexact=email).exists():
         raise Conflict("An account with this email already exists.", code="email_taken")
-    try:
-        with transaction.atomic():
-            user = User.objects.create_user(email, password, display_name=display_name)
-            # Invitations that were waiting for this address: their notifications, in the same transaction.
-            invitations_deliver(user=user)
-            return user
-    except IntegrityError as exc:  # a concurrent registration won the race
-        raise Conflict("An account with this email already exists.", code="email_taken") from exc
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(email, password, display_name=display_name)
+        except IntegrityError as exc:  # a concurrent registration won the race (the only constraint here)
+            raise Conflict("An account with this email already exists.", code="email_taken") from exc
+        # Invitations that were waiting for this address: their notifications, in the same transaction.
+        invitations_deliver(user=user)
+        return user
 
 
 def token_create(*, email: str, password: str, name: str = "") -> tuple[str, ApiToken]:

@@ -47,9 +47,13 @@ def notification_count(request):
 
 
 @router.post("/notifications/read-all", response={200: UnreadOut, **ERRORS})
-def notification_read_all(request, payload: ReadAllIn):
-    """Mark every notification up to ``up_to_seq`` (default: all) read; answers the unread count left."""
-    return {"unread": services.notification_read_all(user=request.user, up_to_seq=payload.up_to_seq)}
+def notification_read_all(request, payload: ReadAllIn | None = None):
+    """Mark every notification up to ``up_to_seq`` (default: all) read; answers the unread count left.
+
+    The body is optional: a bare POST marks everything read.
+    """
+    up_to_seq = payload.up_to_seq if payload is not None else None
+    return {"unread": services.notification_read_all(user=request.user, up_to_seq=up_to_seq)}
 
 
 @router.post("/notifications/{notification_id}/read", response={200: NotificationOut, **ERRORS})

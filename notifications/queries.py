@@ -9,8 +9,10 @@
     RETURNING`` per recipient (``Model.save`` with ``F()``), then
     ``bulk_create``: the budget of a write that notifies would grow with the
     number notified (DESIGN.md: "+ 2, however many are notified"). Measured
-    with ``bench/inprocess.py`` (median of 300 calls, 2026-12-01): see its
-    "NOTIFY" rows.
+    in process with ``bench/inprocess.py`` (PostgreSQL 15 on localhost,
+    median of 300 calls, 2026-12-01 12:52 UTC, the machine shared with other
+    work): 0.49 ms against the ORM reference's 1.18 ms for one recipient,
+    0.70 ms against 3.67 ms for five.
 
 ``NUMBER_SQLITE``
     The same numbering on the embedded SQLite default (no arrays there: the

@@ -6,7 +6,7 @@ import uuid
 
 from django.db.models import QuerySet
 
-from notifications.models import Notification, NotificationCounter
+from notifications.models import Notification, NotificationCounter, NotificationType
 from notifications.schemas import notification_data, notification_payload
 from taskhub.pagination import paginate
 
@@ -42,3 +42,9 @@ def notification_latest_seqs(*, user_ids) -> dict[str, int]:
     """``{user_id: last_seq}`` of the given users who were ever notified (for the sockets' heartbeat)."""
     return {str(user_id): seq for user_id, seq in
             NotificationCounter.objects.filter(user_id__in=list(user_ids)).values_list("user_id", "last_seq")}
+
+
+def mentioned_by_comment(*, comment_id: uuid.UUID, user_ids) -> set[uuid.UUID]:
+    """Which of ``user_ids`` a comment has already notified of a mention (an edit tells each of them only once)."""
+    return set(Notification.objects.filter(comment_id=comment_id, type=NotificationType.MENTIONED,
+                                           user_id__in=user_ids).values_list("user_id", flat=True))

@@ -150,14 +150,25 @@ def notification_mark(*, notification_id: uuid.UUID, user, read: bool) -> Notifi
 
 @transaction.atomic
 def notification_read_all(*, user, up_to_seq: int | None = None) -> int:
-    """Mark every unread notification of the caller up to ``up_to_seq`` (default: all) read; the unread count."""
-    unread_ones = Notification.objects.filter(user_id=user.pk, read_at__isnull=True)
-    if up_to_seq is not None:
-        unread_ones = unread_ones.filter(seq__lte=up_to_seq)
-    marked = unread_ones.update(read_at=timezone.now())
-    unread, last_seq = _move_unread(user, -marked)
-    _publish_read(user, {"up_to_seq": last_seq if up_to_seq is None else up_to_seq, "unread": unread})
-    return unread
+    """Mark every unread notification of the caller up to ``up_to_seq`` (default: all) read; the unread count.
+
+    The counter row is locked first: a notification being written now waits
+    for this transaction (``notify`` moves the same row), so every ``seq`` up
+    to the row's ``last_seq`` has committed, and the ``up_to_seq`` told to the
+    user's sockets never covers one that this read left unread.
+    """
+    counter = NotificationCounter.objects.select_for_update().filter(user_id=user.pk).first()
+    if counter is None:
+        return 0  # never notified
+    bound = counter.last_seq if up_to_seq is None else min(up_to_seq, counter.last_seq)
+    marked = Notification.objects.filter(user_id=user.pk, read_at__isnull=True, seq__lte=bound).update(
+        read_at=timezone.now()
+    )
+    if marked:
+        counter.unread -= marked
+        counter.save(update_fields=["unread"])
+        _publish_read(user, {"up_to_seq": bound, "unread": counter.unread})
+    return counter.unread
 
 
 @transaction.atomic
@@ -166,7 +177,37 @@ def notification_delete(*, notification_id: uuid.UUID, user) -> None:
     notification.delete()
     if notification.read_at is None:
         unread, _ = _move_unread(user, -1)
-        _publish_read(user, {"ids": [str(notification_id)], "unread": unread, "read": True})
+        _publish_read(user, {"ids": [str(notification_id)], "unread": unread, "read": True, "deleted": True})
+
+
+def notifications_forget(*, project_id: uuid.UUID | None = None, workspace_id: uuid.UUID | None = None) -> None:
+    """Before a project (or a whole workspace) is deleted: take its unread notifications out of the counts.
+
+    The notifications go with the project in the database (``DB_CASCADE``),
+    but each recipient's ``unread`` is a stored count: without this it would
+    keep counting them forever. Called by ``projects.services`` in the
+    deleting transaction, before the delete; the recipients' sockets are told
+    with a ``notifications_read`` frame (``deleted: true``). Three statements
+    when someone had unread ones there, one otherwise.
+    """
+    gone = Notification.objects.filter(read_at__isnull=True)
+    gone = gone.filter(project_id=project_id) if project_id is not None else gone.filter(workspace_id=workspace_id)
+    ids_of: dict[uuid.UUID, list[str]] = {}
+    for user_id, notification_id in gone.values_list("user_id", "pk"):
+        ids_of.setdefault(user_id, []).append(str(notification_id))
+    if not ids_of:
+        return
+    # Locked in the order of the users' ids, as ``notify`` takes them.
+    counters = list(NotificationCounter.objects.select_for_update().filter(user_id__in=ids_of).order_by("user_id"))
+    for counter in counters:
+        counter.unread = max(counter.unread - len(ids_of[counter.user_id]), 0)
+    NotificationCounter.objects.bulk_update(counters, ["unread"])
+    event_log.publish_messages_after_commit([
+        ({"type": "notifications_read",
+          "data": {"ids": ids_of[counter.user_id], "unread": counter.unread, "read": True, "deleted": True}},
+         [event_log.user_group(counter.user_id)])
+        for counter in counters
+    ])
 
 
 def notifications_trim(*, days: int) -> int:

@@ -370,6 +370,14 @@ def invitation_page_for_user(*, user, limit: int, cursor: str | None) -> tuple[l
     return paginate(invitation_list_for_user(user=user), order=["-created_at", "-id"], limit=limit, cursor=cursor)
 
 
+def workspace_memberships(*, workspace_ids, user_ids) -> set[tuple[str, str]]:
+    """``{(workspace_id, user_id)}`` of the given users' memberships in the given workspaces (the heartbeat's
+    access check: a socket whose user left a workspace, and missed the ``access_revoked``, is told then)."""
+    return {(str(workspace_id), str(user_id)) for workspace_id, user_id in
+            WorkspaceMember.objects.filter(workspace_id__in=list(workspace_ids), user_id__in=list(user_ids))
+            .values_list("workspace_id", "user_id")}
+
+
 def project_latest_seqs(*, project_ids) -> dict[str, int]:
     """``{project_id: last_seq}`` of the given projects (for the sockets' heartbeat; no access check)."""
     return {str(project_id): seq for project_id, seq in

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from notifications.services import Notice, notify
+from notifications.services import Notice, notifications_forget, notify
 from projects import cache as counts_cache
 from projects.counters import CountersChange, counters_apply, log_project_events
 from projects.models import (
@@ -113,6 +113,7 @@ def workspace_delete(*, workspace_id: uuid.UUID, user) -> None:
     require(can_manage_workspace(workspace.role), "Only an owner can delete the workspace.")
     project_ids = list(Project.objects.filter(workspace=workspace).values_list("pk", flat=True))
     member_ids = list(WorkspaceMember.objects.filter(workspace=workspace).values_list("user_id", flat=True))
+    notifications_forget(workspace_id=workspace.pk)
     workspace.delete()
     for project_id in project_ids:
         transaction.on_commit(lambda pid=project_id: counts_cache.counts_invalidate(pid))
@@ -234,10 +235,29 @@ def workspace_member_revoke_projects(*, workspace: Workspace, user_id: uuid.UUID
         )
 
 
+def _invitations_withdraw(*, workspace: Workspace, inviter_id: uuid.UUID, role: str | None) -> None:
+    """Cancel the inviter's pending invitations that ``role`` (``None``: no longer a member) could not send.
+
+    An invitation grants what its inviter could grant when it is accepted, not
+    only when it was sent: a member removed or demoted cannot keep a way in
+    for someone else (or for a second account of their own).
+    """
+    if role == WorkspaceRole.OWNER:
+        return
+    pending = Invitation.objects.filter(workspace=workspace, invited_by_id=inviter_id, status=InvitationStatus.PENDING)
+    if role == WorkspaceRole.EDITOR:
+        pending = pending.filter(role=WorkspaceRole.OWNER)
+    pending.update(status=InvitationStatus.CANCELLED, responded_at=timezone.now())
+
+
 def workspace_member_set_role(*, workspace: Workspace, member: WorkspaceMember, role: str, actor) -> WorkspaceMember:
-    """Save the member's new role and log ``member_role_changed`` (see ``workspace_member_for_change``)."""
+    """Save the member's new role and log ``member_role_changed`` (see ``workspace_member_for_change``).
+
+    Their pending invitations that the new role could not send are cancelled.
+    """
     member.role = role
     member.save(update_fields=["role"])
+    _invitations_withdraw(workspace=workspace, inviter_id=member.user_id, role=role)
     _workspace_member_event(
         workspace=workspace,
         event_type="member_role_changed",
@@ -249,10 +269,14 @@ def workspace_member_set_role(*, workspace: Workspace, member: WorkspaceMember, 
 
 
 def workspace_member_delete(*, workspace: Workspace, member: WorkspaceMember, actor) -> None:
-    """Delete the membership, log ``member_removed``, tell the user's sockets (see ``workspace_member_for_change``)."""
+    """Delete the membership, log ``member_removed``, tell the user's sockets (see ``workspace_member_for_change``).
+
+    Their pending invitations to the workspace are cancelled.
+    """
     project_ids = list(Project.objects.filter(workspace=workspace).values_list("pk", flat=True))
     user_id = member.user_id
     member.delete()
+    _invitations_withdraw(workspace=workspace, inviter_id=user_id, role=None)
     _workspace_member_event(
         workspace=workspace,
         event_type="member_removed",
@@ -403,6 +427,7 @@ def project_delete(*, project_id: uuid.UUID, user) -> None:
         actor_id=user.pk,
         audience=[event_log.project_group(project.pk), event_log.workspace_group(project.workspace_id)],
     )
+    notifications_forget(project_id=project.pk)
     project.delete()
     transaction.on_commit(lambda: counts_cache.counts_invalidate(project_id))
 
@@ -741,7 +766,15 @@ def invitation_accept(*, invitation_id: uuid.UUID, user) -> Workspace:
         raise Conflict(f"The invitation is {invitation.effective_status()}.", code="not_pending")
     _answered(invitation, InvitationStatus.ACCEPTED)
     if not already:
-        member = WorkspaceMember.objects.create(workspace_id=invitation.workspace_id, user=user, role=invitation.role)
+        try:
+            with transaction.atomic():
+                member = WorkspaceMember.objects.create(workspace_id=invitation.workspace_id, user=user,
+                                                        role=invitation.role)
+        except IntegrityError as exc:
+            if not unique_violation(exc, "user"):
+                raise
+            # An owner added them directly meanwhile: they are a member, as the accept asked.
+            return workspace_get_for_member(workspace_id=invitation.workspace_id, user=user)
         member.user = user
         _workspace_member_event(workspace=invitation.workspace, event_type="member_added", member=member, actor=user)
         _tell_inviter(invitation, user=user, kind="invitation_accepted", verb="accepted")
@@ -760,12 +793,15 @@ def invitation_decline(*, invitation_id: uuid.UUID, user) -> Invitation:
 
 @write_transaction
 def invitation_cancel(*, invitation_id: uuid.UUID, user) -> None:
-    """The inviter, or an owner of the workspace, withdraws a pending invitation; anyone else gets ``404``."""
+    """The inviter (while still a member), or an owner of the workspace, withdraws a pending invitation.
+
+    Anyone else gets ``404``, a former member included: nothing tells them the invitation exists.
+    """
     invitation = (Invitation.objects.select_for_update(of=("self",), no_key=True)
                   .annotate(role_of_caller=workspace_role_subquery(user))
                   .filter(pk=invitation_id).first())
-    if invitation is None or not (invitation.invited_by_id == user.pk
-                                  or invitation.role_of_caller == WorkspaceRole.OWNER):
+    inviter_here = invitation is not None and invitation.invited_by_id == user.pk and invitation.role_of_caller
+    if invitation is None or not (inviter_here or invitation.role_of_caller == WorkspaceRole.OWNER):
         raise NotFound("Invitation not found.")
     if invitation.effective_status() != InvitationStatus.PENDING:
         raise Conflict(f"The invitation is {invitation.effective_status()}.", code="not_pending")

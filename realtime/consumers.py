@@ -13,9 +13,11 @@ arrives live, from the replay, or both, and is sent once.
 
 A lost message is noticed when a later one arrives; on a quiet board that may
 be never, so the heartbeat closes that gap too: every
-``TASKHUB_WS_HEARTBEAT_SECONDS`` one query per server process reads the
-latest seq of every stream its sockets follow, a socket behind fills from the
-store, and each socket is told how far it has been sent (``heartbeat``).
+``TASKHUB_WS_HEARTBEAT_SECONDS`` three queries per server process read the
+latest seq of every stream its sockets follow and their users' memberships,
+a socket behind fills from the store, a socket whose user left a workspace
+(and missed the ``access_revoked``) is told, and each socket is told how far
+it has been sent (``heartbeat``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from notifications.selectors import notification_counts, notification_latest_seqs, notifications_since
-from projects.selectors import project_get_for_member, project_latest_seqs, workspace_get_for_member
+from projects.selectors import (
+    project_get_for_member,
+    project_latest_seqs,
+    workspace_get_for_member,
+    workspace_memberships,
+)
 from realtime import events as event_log
 from realtime.publisher import publisher
 from realtime.tickets import ticket_consume
@@ -119,9 +126,12 @@ class Heartbeat:
     """The heartbeat of one event loop's sockets (one server process's, in production).
 
     Every ``TASKHUB_WS_HEARTBEAT_SECONDS``: one read of the latest seq of every
-    project and notification stream that a socket here follows (two queries,
-    however many sockets), then each socket compares it with what it has sent
-    (``BoardConsumer.heartbeat``). The loop runs while sockets are connected.
+    project and notification stream that a socket here follows, and of their
+    users' memberships of the workspaces those streams are in (three queries,
+    however many sockets), then each socket compares them with what it has
+    sent and may see (``BoardConsumer.heartbeat``), all at once: a socket that
+    is slow to take its frames holds up nobody else's beat. The loop runs
+    while sockets are connected.
     """
 
     def __init__(self) -> None:
@@ -151,20 +161,34 @@ class Heartbeat:
         consumers = list(self.consumers)
         project_ids = {pid for consumer in consumers for pid in consumer.projects}
         user_ids = {consumer.user.pk for consumer in consumers if consumer.notifications is not None}
-        if not project_ids and not user_ids:
+        # What each socket follows now; a subscription made while the reads run is checked next time.
+        following = {(ws, str(consumer.user.pk)) for consumer in consumers for ws in consumer.followed_workspaces()}
+        if not project_ids and not user_ids and not following:
             return
-        projects, users = await database_sync_to_async(_latest_seqs)(project_ids, user_ids)
-        for consumer in consumers:
-            try:
-                await consumer.heartbeat(projects, users)
-            except Exception:  # that socket's trouble (closing, say) is not the others'
-                logger.warning("heartbeat of one socket failed", exc_info=True)
+        projects, users, members = await database_sync_to_async(_beat_reads)(project_ids, user_ids, following)
+        left = following - members
+        await asyncio.gather(*(self._beat_one(consumer, projects, users, left) for consumer in consumers))
+
+    @staticmethod
+    async def _beat_one(consumer: BoardConsumer, projects, users, left) -> None:
+        try:
+            # A socket that takes no frames for this long is someone else's problem (its own send timeout).
+            await asyncio.wait_for(consumer.heartbeat(projects, users, left),
+                                   timeout=settings.TASKHUB_WS_HEARTBEAT_SECONDS)
+        except Exception:  # that socket's trouble (closing, say) is not the others'
+            logger.warning("heartbeat of one socket failed", exc_info=True)
 
 
-def _latest_seqs(project_ids: set[str], user_ids: set) -> tuple[dict[str, int], dict[str, int]]:
+def _beat_reads(project_ids: set[str], user_ids: set, following: set[tuple[str, str]]):
+    """The heartbeat's three reads: the projects' and the users' latest seqs, and which of the followed
+    ``(workspace_id, user_id)`` pairs are memberships still."""
     projects = project_latest_seqs(project_ids=project_ids) if project_ids else {}
     users = notification_latest_seqs(user_ids=user_ids) if user_ids else {}
-    return projects, users
+    members = set()
+    if following:
+        members = workspace_memberships(workspace_ids={ws for ws, _ in following},
+                                        user_ids={user for _, user in following}) & following
+    return projects, users, members
 
 
 _heartbeats: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Heartbeat] = weakref.WeakKeyDictionary()
@@ -489,18 +513,30 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
                 await self._replay(stream, upto=upto)
                 await self._release_held(stream)
 
-    async def heartbeat(self, projects: dict[str, int], users: dict[str, int]):
+    def followed_workspaces(self) -> set[str]:
+        """The workspaces of everything this socket follows (of its projects, and the workspaces themselves)."""
+        return {*self.workspaces, *(stream.workspace_id for stream in self.projects.values() if stream.workspace_id)}
+
+    async def heartbeat(self, projects: dict[str, int], users: dict[str, int], left: set[tuple[str, str]]):
         """Tell the socket how far each stream it follows has been sent; first fill a stream that is behind.
 
-        ``projects`` and ``users`` are the latest seqs the store holds. A stream
-        behind them lost a message (or one is still on its way): it is filled
-        from the store after the usual short wait, and its heartbeat goes out
-        once it has caught up, so that a ``heartbeat`` always means "you have
-        been sent everything up to ``seq``".
+        ``projects`` and ``users`` are the latest seqs the store holds, and
+        ``left`` the followed ``(workspace_id, user_id)`` pairs that are no
+        memberships any more. A workspace
+        the user no longer belongs to is dropped with ``access_revoked`` (the
+        one sent when they were removed may have been lost), before anything
+        is filled from its log. A stream behind lost a message (or one is
+        still on its way): it is filled from the store after the usual short
+        wait, and its heartbeat goes out once it has caught up, so that a
+        ``heartbeat`` always means "you have been sent everything up to ``seq``".
         """
+        user_id = str(self.user.pk)
+        for workspace_id in self.followed_workspaces():
+            if (workspace_id, user_id) in left:
+                await self._revoked({"workspace_id": workspace_id})
         streams = [({"project_id": pid}, stream, projects.get(pid)) for pid, stream in list(self.projects.items())]
         if self.notifications is not None:
-            streams.append(({"notifications": True}, self.notifications, users.get(str(self.user.pk), 0)))
+            streams.append(({"notifications": True}, self.notifications, users.get(user_id, 0)))
         for key, stream, latest in streams:
             if latest is None or not stream.ready:
                 continue  # a project just deleted, or a replay in progress (it answers ``subscribed``)

@@ -18,6 +18,7 @@ import uuid
 from django.db.models import F
 from django.utils import timezone
 
+from notifications.selectors import mentioned_by_comment
 from notifications.services import Notice, notify
 from projects import services as project_services
 from projects.counters import counters_apply, counters_log, log_project_events
@@ -355,13 +356,16 @@ def _comment_payload(comment: Comment) -> dict:
     return {"comment": CommentOut.model_validate(comment).model_dump(mode="json")}
 
 
-# ``<@USER_ID>`` in a comment's body mentions that user (API.md, "Mentions").
+# ``<@USER_ID>`` in a comment's body mentions that user (API.md, "Mentions"). The comment keeps at most
+# ``MAX_MENTIONS`` of those who may see the project; up to ``MAX_MENTION_IDS`` ids are looked at to find
+# them, so ids of outsiders (or of nobody) written first cannot push a member's mention out.
 MENTION = re.compile(r"<@([0-9A-Fa-f-]{32,36})>")
 MAX_MENTIONS = 50
+MAX_MENTION_IDS = 200
 
 
 def mentioned_ids(body: str) -> list[uuid.UUID]:
-    """The ids the body mentions, in order of first appearance, each once, at most ``MAX_MENTIONS``."""
+    """The ids the body mentions, in order of first appearance, each once, at most ``MAX_MENTION_IDS``."""
     found: list[uuid.UUID] = []
     for raw in MENTION.findall(body):
         try:
@@ -370,7 +374,7 @@ def mentioned_ids(body: str) -> list[uuid.UUID]:
             continue  # stays in the text as written
         if user_id not in found:
             found.append(user_id)
-            if len(found) == MAX_MENTIONS:
+            if len(found) == MAX_MENTION_IDS:
                 break
     return found
 
@@ -379,7 +383,17 @@ def _mentions(ids: list[uuid.UUID], visible: dict, author) -> list[dict]:
     """The comment's ``mentions``: of ``ids``, those who may see the project (``visible``, and the author)."""
     people = {**visible, author.pk: author}
     return [{"id": str(user_id), "display_name": people[user_id].display_name} for user_id in ids
-            if user_id in people]
+            if user_id in people][:MAX_MENTIONS]
+
+
+def _mentioned(*, comment: Comment, user) -> list[uuid.UUID]:
+    """The users the comment's ``mentions`` list who are told of it: everyone there but its author."""
+    return [uuid.UUID(m["id"]) for m in comment.mentions if m["id"] != str(user.pk)]
+
+
+def _mention_notice(task, *, to: uuid.UUID, comment: Comment, user) -> Notice:
+    return _about(task, to=to, kind="mentioned", comment_id=comment.pk,
+                  text=f"{_name(user)} mentioned you in {task.key}")
 
 
 @write_transaction
@@ -401,9 +415,8 @@ def comment_create(*, task_id: uuid.UUID, user, body: str) -> Comment:
                       updated_at=now)
     comment.clean_fields(exclude=["task", "author", "mentions"])
     comment.save(force_insert=True)
-    mentioned = [user_id for user_id in ids if user_id in visible]
-    notices = [_about(task, to=user_id, kind="mentioned", comment_id=comment.pk,
-                      text=f"{_name(user)} mentioned you in {task.key}") for user_id in mentioned]
+    mentioned = _mentioned(comment=comment, user=user)
+    notices = [_mention_notice(task, to=user_id, comment=comment, user=user) for user_id in mentioned]
     notices += [_about(task, to=user_id, kind="comment_added", comment_id=comment.pk,
                        text=f"{_name(user)} commented on {task.key}")
                 for user_id in (task.assignee_id, task.reporter_id) if user_id in visible and user_id not in mentioned]
@@ -421,7 +434,12 @@ def _own_comment(*, comment_id: uuid.UUID, user) -> Comment:
 
 @write_transaction
 def comment_update(*, comment_id: uuid.UUID, user, body: str) -> Comment:
-    """Edit one's own comment; only users it newly mentions are notified."""
+    """Edit one's own comment; only users it newly mentions are notified.
+
+    "Newly" is against every earlier version: someone this comment has already
+    told of a mention (a notification) is not told again when an edit takes
+    the mention out and puts it back.
+    """
     comment = _own_comment(comment_id=comment_id, user=user)
     task = comment.task
     ids = mentioned_ids(body)
@@ -434,9 +452,11 @@ def comment_update(*, comment_id: uuid.UUID, user, body: str) -> Comment:
     comment.save(update_fields=["body", "mentions", "updated_at"])
     project = comment.task.project
     counters_log(project=project, items=[("comment_updated", _comment_payload(comment))], actor=user)
-    notify(notices=[_about(task, to=user_id, kind="mentioned", comment_id=comment.pk,
-                           text=f"{_name(user)} mentioned you in {task.key}")
-                    for user_id in ids if user_id in visible and user_id not in before], actor=user)
+    new = [user_id for user_id in _mentioned(comment=comment, user=user) if user_id not in before]
+    if new:
+        told = mentioned_by_comment(comment_id=comment.pk, user_ids=new)
+        notify(notices=[_mention_notice(task, to=user_id, comment=comment, user=user)
+                        for user_id in new if user_id not in told], actor=user)
     return comment
 
 

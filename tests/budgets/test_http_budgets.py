@@ -272,9 +272,10 @@ EXPECTED: dict[str, int | dict] = {
     "workspace_create": 2,  # INSERT the workspace, INSERT the owner's membership
     "workspace_get": 1,  # access (role, projects' count)
     "workspace_update": 3,  # SELECT the workspace FOR NO KEY UPDATE, UPDATE it, access for the answer
-    # SELECT the workspace FOR NO KEY UPDATE, SELECT its project ids and member ids (for the sockets), DELETE the
-    # workspace (everything under it goes in the database: DB_CASCADE)
-    "workspace_delete": 4,
+    # SELECT the workspace FOR NO KEY UPDATE, SELECT its project ids and member ids (for the sockets), SELECT the
+    # unread notifications about it, SELECT their recipients' counter rows FOR UPDATE, UPDATE those counts (one
+    # statement), DELETE the workspace (everything under it goes in the database: DB_CASCADE)
+    "workspace_delete": 7,
     "workspace_member_list": 2,  # access, SELECT the page of members with their users
     # SELECT the workspace FOR NO KEY UPDATE, SELECT the user by email, SELECT already a member?, INSERT the
     # membership, INSERT the workspace event
@@ -282,12 +283,13 @@ EXPECTED: dict[str, int | dict] = {
     # SELECT the workspace FOR NO KEY UPDATE, SELECT the member, UPDATE the role, INSERT the workspace event
     "workspace_member_update": 4,
     # as above, and: SELECT the member's tasks FOR NO KEY UPDATE, SELECT their project memberships, SELECT the
-    # projects they lead FOR NO KEY UPDATE (none: nothing to drop or to unassign in this world)
-    "workspace_member_demote": 7,
+    # projects they lead FOR NO KEY UPDATE (none: nothing to drop or to unassign in this world), UPDATE their pending
+    # invitations that a viewer could not send to cancelled
+    "workspace_member_demote": 8,
     # SELECT the workspace FOR NO KEY UPDATE, SELECT the member, SELECT their tasks FOR NO KEY UPDATE, SELECT their
     # project memberships, SELECT the projects they lead, SELECT the workspace's project ids (for the sockets),
-    # DELETE the membership, INSERT the workspace event
-    "workspace_member_remove": 8,
+    # DELETE the membership, UPDATE their pending invitations to cancelled, INSERT the workspace event
+    "workspace_member_remove": 9,
     "project_list": 2,  # access to the workspace, SELECT the page (counters and people joined)
     "project_list_filtered": 2,  # the same, on the ORM, the effective status computed in SQL
     # access to the workspace, INSERT the project, INSERT its counters, INSERT its five statuses (one statement),
@@ -296,7 +298,9 @@ EXPECTED: dict[str, int | dict] = {
     "project_get": 1,  # access, with the counters row and the people
     # SELECT the project FOR NO KEY UPDATE, UPDATE it, UPDATE counters RETURNING, INSERT project_updated
     "project_update": 4,
-    "project_delete": 3,  # SELECT the project FOR NO KEY UPDATE, INSERT project_deleted, DELETE (DB_CASCADE)
+    # SELECT the project FOR NO KEY UPDATE, INSERT project_deleted, SELECT the unread notifications about it, SELECT
+    # their recipients' counter rows FOR UPDATE, UPDATE those counts (one statement), DELETE (DB_CASCADE)
+    "project_delete": 6,
     "project_archive": 4,  # as project_update
     "project_restore": 4,  # as project_update
     # SELECT the project FOR NO KEY UPDATE, SELECT its counters FOR UPDATE (the derived status under the lock),
@@ -373,7 +377,9 @@ EXPECTED: dict[str, int | dict] = {
     "notification_list": 2,  # SELECT the page with the actors, SELECT the counter row (unread)
     "notification_list_unread": 2,
     "notification_count": 1,  # SELECT the counter row
-    "notification_read_all": 2,  # UPDATE the unread ones, UPDATE the counter row RETURNING
+    # SELECT the counter row FOR UPDATE (every seq up to its last_seq has committed), UPDATE the unread ones,
+    # UPDATE the counter row
+    "notification_read_all": 3,
     # SELECT the notification FOR UPDATE, UPDATE it, UPDATE the counter row RETURNING
     "notification_read": 3,
     "notification_unread": 3,

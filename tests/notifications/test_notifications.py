@@ -111,8 +111,20 @@ def test_mentions_in_order_of_first_appearance_each_once_at_most_50(project, own
     body = f"{mention(viewer)} {mention(editor)} {mention(viewer)} <@not-a-uuid> {mention(owner)}"
     comment = task_services.comment_create(task_id=task.pk, user=owner, body=body)
     assert [m["id"] for m in comment.mentions] == [str(viewer.pk), str(editor.pk), str(owner.pk)]
-    many = [uuid.uuid4() for _ in range(60)]
-    assert task_services.mentioned_ids(" ".join(f"<@{u}>" for u in many)) == many[:50]
+    many = [uuid.uuid4() for _ in range(task_services.MAX_MENTION_IDS + 10)]
+    assert task_services.mentioned_ids(" ".join(f"<@{u}>" for u in many)) == many[:task_services.MAX_MENTION_IDS]
+
+
+def test_a_comment_keeps_at_most_50_mentions_and_tells_those(workspace, project, owner):
+    from projects.models import WorkspaceMember
+
+    people = [factories.user(f"m{i}@example.com", f"M {i}") for i in range(task_services.MAX_MENTIONS + 5)]
+    WorkspaceMember.objects.bulk_create([WorkspaceMember(workspace=workspace, user=p, role="viewer") for p in people])
+    task = factories.task(project, owner)
+    comment = task_services.comment_create(task_id=task.pk, user=owner, body=" ".join(mention(p) for p in people))
+    assert [m["id"] for m in comment.mentions] == [str(p.pk) for p in people[:task_services.MAX_MENTIONS]]
+    assert set(Notification.objects.filter(type="mentioned").values_list("user_id", flat=True)) == {
+        p.pk for p in people[:task_services.MAX_MENTIONS]}
 
 
 def test_editing_a_comment_tells_only_the_newly_mentioned(project, owner, editor, viewer):
@@ -311,3 +323,81 @@ def test_concurrent_writers_never_share_or_skip_a_seq(workspace, project, owner,
     seqs = [n.seq for n in notes(editor, added=True)]
     assert seqs == list(range(1, writers * per_writer + 2))  # 1: the fixture's "added to the project"
     assert NotificationCounter.objects.get(user=editor).last_seq == writers * per_writer + 1
+
+
+# --- the unread count stays true ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("deleted", ["project", "workspace"])
+def test_deleting_a_project_or_its_workspace_takes_its_notifications_out_of_the_count(
+        deleted, api, workspace, project, other_project, owner, editor, outsider, django_capture_on_commit_callbacks):
+    project_services.workspace_member_add(workspace_id=other_project.workspace_id, actor=outsider, email=editor.email,
+                                          role="editor")
+    project_services.project_member_add(project_id=other_project.pk, actor=outsider, user_id=editor.pk, role="member")
+    factories.task(project, owner, assignee_id=editor.pk)
+    factories.task(other_project, outsider, assignee_id=editor.pk)
+    me = api(editor)
+    unread_before = me.get("/notifications/count").body["unread"]
+    assert unread_before == 4  # two "added to the project", two assignments
+    with django_capture_on_commit_callbacks(execute=False):
+        if deleted == "project":
+            project_services.project_delete(project_id=project.pk, user=owner)
+        else:
+            project_services.workspace_delete(workspace_id=workspace.pk, user=owner)
+    page = me.get("/notifications").body
+    assert page["unread"] == me.get("/notifications/count").body["unread"] == len(page["items"]) == 2
+    assert {n["project_id"] for n in page["items"]} == {str(other_project.pk)}
+    assert me.post("/notifications/read-all").body == {"unread": 0}
+
+
+def test_the_forgotten_notifications_are_told_to_the_users_sockets(project, owner, editor, monkeypatch):
+    sent = []
+    monkeypatch.setattr(services.event_log, "publish_messages_after_commit", sent.extend)
+    factories.task(project, owner, assignee_id=editor.pk)
+    gone = [str(n.pk) for n in Notification.objects.filter(user=editor)]
+    sent.clear()
+    services.notifications_forget(project_id=project.pk)
+    [(message, groups)] = sent
+    data = message["data"]
+    assert (message["type"], sorted(data["ids"]), data["unread"], data["deleted"]) == (
+        "notifications_read", sorted(gone), 0, True)
+    assert groups == [services.event_log.user_group(editor.pk)]
+
+
+def test_read_all_tells_the_seq_it_read_up_to_and_nothing_when_nothing_was_unread(project, owner, editor,
+                                                                                   monkeypatch):
+    sent = []
+    monkeypatch.setattr(services.event_log, "publish_messages_after_commit", sent.extend)
+    factories.task(project, owner, assignee_id=editor.pk)  # seq 2 (1: "added to the project")
+    sent.clear()
+    assert services.notification_read_all(user=editor, up_to_seq=10**6) == 0
+    assert [m["data"] for m, _ in sent] == [{"up_to_seq": 2, "unread": 0}]  # not beyond what exists
+    sent.clear()
+    assert services.notification_read_all(user=editor) == 0
+    assert services.notification_read_all(user=owner) == 0  # never notified
+    assert sent == []
+
+
+def test_read_all_takes_no_body(api, project, owner, editor):
+    factories.task(project, owner, assignee_id=editor.pk)
+    reply = api(editor).post("/notifications/read-all")
+    assert (reply.status, reply.body) == (200, {"unread": 0})
+
+
+# --- mentions: once each, members first -------------------------------------------------------------------
+
+
+def test_taking_a_mention_out_and_putting_it_back_tells_them_once(project, owner, editor):
+    task = factories.task(project, owner)
+    comment = task_services.comment_create(task_id=task.pk, user=owner, body=f"{mention(editor)} look")
+    for body in ("never mind", f"{mention(editor)} look again", "no", f"{mention(editor)} really"):
+        task_services.comment_update(comment_id=comment.pk, user=owner, body=body)
+    assert [n.type for n in notes(editor)] == ["mentioned"]
+
+
+def test_ids_of_nobody_written_first_push_no_members_mention_out(project, owner, editor):
+    task = factories.task(project, owner)
+    nobody = " ".join(f"<@{uuid.uuid4()}>" for _ in range(task_services.MAX_MENTIONS))
+    comment = task_services.comment_create(task_id=task.pk, user=owner, body=f"{nobody} {mention(editor)}")
+    assert comment.mentions == [{"id": str(editor.pk), "display_name": editor.display_name}]
+    assert [n.type for n in notes(editor)] == ["mentioned"]

@@ -201,3 +201,62 @@ def test_two_concurrent_accepts_make_one_membership(workspace, owner, outsider):
     assert errors == [] and answers == [workspace.pk, workspace.pk]
     assert WorkspaceMember.objects.filter(workspace=workspace, user=outsider).count() == 1
     assert Event.objects.filter(workspace=workspace, type="member_added", data__user__id=str(outsider.pk)).count() == 1
+
+
+def test_an_inviter_who_leaves_takes_their_pending_invitations_along(api, workspace, owner, editor, outsider):
+    """An invitation grants what its inviter may still grant: removed, they leave no way in behind them."""
+    from tasks import services as task_services
+
+    pending = invite(api, editor, workspace, outsider.email, "editor").body["id"]
+    elsewhere = invite(api, owner, workspace, "kept@example.com", "viewer").body["id"]
+    task_services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=editor.pk)
+    assert Invitation.objects.get(pk=pending).status == "cancelled"
+    assert Invitation.objects.get(pk=elsewhere).status == "pending"  # another inviter's
+    reply = api(outsider).post(f"/invitations/{pending}/accept")
+    assert (reply.status, reply.body["code"]) == (409, "not_pending")
+    assert not WorkspaceMember.objects.filter(workspace=workspace, user=outsider).exists()
+
+
+def test_a_demoted_inviter_keeps_only_the_invitations_their_new_role_could_send(api, workspace, owner, editor,
+                                                                               outsider):
+    from tasks import services as task_services
+
+    services.workspace_member_add(workspace_id=workspace.pk, actor=owner, email=outsider.email, role="owner")
+    as_owner = invite(api, outsider, workspace, "o@example.com", "owner").body["id"]
+    as_editor = invite(api, outsider, workspace, "e@example.com", "editor").body["id"]
+    as_viewer = invite(api, outsider, workspace, "v@example.com", "viewer").body["id"]
+    task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=outsider.pk, role="editor")
+    statuses = dict(Invitation.objects.values_list("id", "status"))
+    assert [statuses[uuid] for uuid in map(__import__("uuid").UUID, (as_owner, as_editor, as_viewer))] == [
+        "cancelled", "pending", "pending"]
+    task_services.workspace_member_update(workspace_id=workspace.pk, actor=owner, user_id=outsider.pk, role="viewer")
+    assert set(Invitation.objects.values_list("status", flat=True)) == {"cancelled"}
+
+
+def test_a_former_member_cannot_cancel_or_learn_of_their_old_invitation(api, workspace, owner, editor):
+    from tasks import services as task_services
+
+    invitation_id = invite(api, editor, workspace, "x@example.com").body["id"]
+    Invitation.objects.filter(pk=invitation_id).update(invited_by=editor)  # (it is theirs)
+    task_services.workspace_member_remove(workspace_id=workspace.pk, actor=owner, user_id=editor.pk)
+    Invitation.objects.filter(pk=invitation_id).update(status="pending")  # as if it had outlived them
+    reply = api(editor).delete(f"/invitations/{invitation_id}")
+    assert (reply.status, reply.body["code"]) == (404, "not_found")
+    assert Invitation.objects.get(pk=invitation_id).status == "pending"
+
+
+def test_accepting_after_a_direct_add_keeps_the_one_membership(workspace, owner, outsider, monkeypatch):
+    """A direct add by an owner that lands between the accept's check and its insert (the race, played
+    in order): the accept answers the workspace, with no second membership and no 500."""
+    invitation = services.invitation_create(workspace_id=workspace.pk, actor=owner, email=outsider.email,
+                                            role="editor")
+    original = services._answered
+
+    def answered_then_added(invitation, status):
+        original(invitation, status)
+        WorkspaceMember.objects.create(workspace=workspace, user=outsider, role="viewer")
+
+    monkeypatch.setattr(services, "_answered", answered_then_added)
+    answer = services.invitation_accept(invitation_id=invitation.pk, user=outsider)
+    assert (answer.pk, answer.role) == (workspace.pk, "viewer")
+    assert WorkspaceMember.objects.filter(workspace=workspace, user=outsider).count() == 1

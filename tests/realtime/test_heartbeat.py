@@ -97,13 +97,13 @@ async def test_a_lost_notification_arrives_with_the_next_beat(fast_heartbeat, pr
 async def test_one_read_per_beat_however_many_sockets(settings, project, owner, editor, monkeypatch):
     settings.TASKHUB_WS_HEARTBEAT_SECONDS = 600  # no beat of its own: the test beats once, by hand
     reads = []
-    original = consumers._latest_seqs
+    original = consumers._beat_reads
 
-    def counted(project_ids, user_ids):
-        reads.append((set(project_ids), set(user_ids)))
-        return original(project_ids, user_ids)
+    def counted(project_ids, user_ids, following):
+        reads.append((set(project_ids), set(user_ids), set(following)))
+        return original(project_ids, user_ids, following)
 
-    monkeypatch.setattr(consumers, "_latest_seqs", counted)
+    monkeypatch.setattr(consumers, "_beat_reads", counted)
     sockets = [await connect(user) for user in (owner, owner, editor)]
     for communicator in sockets:
         await subscribe(communicator, project)
@@ -112,7 +112,8 @@ async def test_one_read_per_beat_however_many_sockets(settings, project, owner, 
 
     await consumers.heartbeat_of_this_loop().beat()
 
-    assert reads == [({str(project.pk)}, {editor.pk})]
+    workspace_id = str(project.workspace_id)
+    assert reads == [({str(project.pk)}, {editor.pk}, {(workspace_id, str(owner.pk)), (workspace_id, str(editor.pk))})]
     latest = await last_seq(project)
     for communicator in sockets:
         assert await receive(communicator) == {"type": "heartbeat", "project_id": str(project.pk), "seq": latest}
@@ -122,11 +123,57 @@ async def test_one_read_per_beat_however_many_sockets(settings, project, owner, 
         await communicator.disconnect()
 
 
-def test_the_read_is_two_queries(project, other_project, owner, editor, django_assert_num_queries):
-    with django_assert_num_queries(2):
-        projects, users = consumers._latest_seqs({str(project.pk), str(other_project.pk)}, {editor.pk, owner.pk})
+def test_the_reads_are_three_queries(project, other_project, owner, editor, outsider, django_assert_num_queries):
+    following = {(str(project.workspace_id), str(editor.pk)), (str(project.workspace_id), str(outsider.pk)),
+                 (str(other_project.workspace_id), str(outsider.pk)), (str(other_project.workspace_id), str(owner.pk))}
+    with django_assert_num_queries(3):
+        projects, users, members = consumers._beat_reads({str(project.pk), str(other_project.pk)},
+                                                         {editor.pk, owner.pk}, following)
     assert projects == {str(p.pk): ProjectCounters.objects.get(pk=p.pk).last_seq for p in (project, other_project)}
     assert users == {str(editor.pk): notification_counts(user_id=editor.pk)[1]}  # the owner was never notified
+    # The outsider owns other_project's workspace; the owner of project's is no member there.
+    assert members == {(str(project.workspace_id), str(editor.pk)), (str(other_project.workspace_id), str(outsider.pk))}
+
+
+@pytest.mark.asyncio
+async def test_a_socket_slow_to_take_its_beat_holds_up_no_other(settings, project, owner, editor):
+    settings.TASKHUB_WS_HEARTBEAT_SECONDS = 600  # beaten by hand
+    sockets = {owner.pk: await connect(owner), editor.pk: await connect(editor)}
+    for communicator in sockets.values():
+        await subscribe(communicator, project)
+    heartbeat = consumers.heartbeat_of_this_loop()
+    beat_frame = {"type": "heartbeat", "project_id": str(project.pk), "seq": await last_seq(project)}
+    # Each in turn is the slow one, so that it is the first one beaten once whatever the set's order.
+    for slow_user, quick_user in ((owner.pk, editor.pk), (editor.pk, owner.pk)):
+        [held] = [c for c in heartbeat.consumers if c.user.pk == slow_user]
+        async with held.send_lock:  # as a long replay, or a send to a client that reads slowly, would
+            beat = asyncio.create_task(heartbeat.beat())
+            assert await receive(sockets[quick_user], timeout=2) == beat_frame
+            assert not beat.done()
+        await beat
+        assert await receive(sockets[slow_user]) == beat_frame
+    for communicator in sockets.values():
+        await communicator.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_lost_access_revoked_is_sent_with_the_next_beat(fast_heartbeat, workspace, project, owner, editor):
+    communicator = await connect(editor)
+    await subscribe(communicator, project)
+    await communicator.send_json_to({"type": "subscribe", "workspace_id": str(workspace.pk)})
+    assert (await receive(communicator))["type"] == "subscribed"
+    await unpublished(task_services.workspace_member_remove, workspace_id=workspace.pk, actor=owner,
+                      user_id=editor.pk)
+    # The editor's socket heard nothing of it; the next beat finds the membership gone.
+    frames = []
+    while len(frames) < 2:
+        frame = await receive(communicator, timeout=BEAT * 3 + 2)
+        assert frame["type"] == "access_revoked", frame  # no heartbeat, and no event of the project's log
+        frames.append(frame["data"])
+    assert sorted(frames, key=str) == sorted([{"workspace_id": str(workspace.pk)}, {"project_id": str(project.pk)}],
+                                             key=str)
+    assert await communicator.receive_nothing(timeout=BEAT * 3)  # nothing more to beat for
+    await communicator.disconnect()
 
 
 @pytest.mark.asyncio
