@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +29,12 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# make prod needs nginx (Debian's package): without it the tests that run it are skipped, except
+# in CI (CI=true, set by .ci/run, which installs it), where they fail instead.
+HAS_NGINX = bool(shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin"))
+needs_nginx = pytest.mark.skipif(not HAS_NGINX and os.environ.get("CI") != "true",
+                                 reason="needs nginx for make prod (apt-get install nginx)")
 
 needs_pg_redis = pytest.mark.skipif(
     not (settings.REDIS_URL and settings.DATABASE_URL),
@@ -229,3 +237,85 @@ def events_until(ws, seq: int, timeout: float = 10) -> list[dict]:
         if "seq" in frame and frame["type"] != "heartbeat":
             frames.append(frame)
     return frames
+
+
+# --- the production set: `make prod` (deploy/prod.py) ---------------------------------------------
+
+
+def static_cache_dir() -> Path:
+    """A STATIC_ROOT kept between test runs of this checkout: collectstatic (about 30 s) runs once."""
+    import hashlib
+
+    return Path(tempfile.gettempdir()) / f"taskhub-static-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}"
+
+
+@dataclass
+class ProdSet:
+    """``make prod`` on a free port: nginx, granian and uvicorn with production settings (DEBUG off).
+
+    Started in a session of its own, as a terminal runs a foreground job, so
+    ``interrupt()`` is exactly Ctrl-C: SIGINT to the whole process group.
+    """
+
+    port: int = field(default_factory=free_port)
+    env: dict = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 240) -> ProdSet:
+        env = dict(
+            os.environ,
+            DATABASE_URL=server_database_url(),
+            REDIS_URL=settings.REDIS_URL,
+            CACHE_KEY_PREFIX=settings.CACHE_KEY_PREFIX,
+            PORT=str(self.port),
+            STATIC_ROOT=str(static_cache_dir()),
+            **self.env,
+        )
+        if self.log_path is None:
+            self.log_path = Path(tempfile.mkdtemp(prefix="taskhub-live-")) / f"prod-{self.port}.log"
+        # -o: take the virtual environment as installed (the suite runs in it), never reinstall it here.
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(["make", "--no-print-directory", "-o", ".venv/.installed", "prod"], cwd=ROOT,
+                                         env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while "prod: TaskHub is serving on" not in self.log_tail(100_000):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"make prod exited ({self.proc.returncode}): {self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.interrupt()
+                raise AssertionError(f"make prod did not start within {timeout} s: {self.log_tail()}")
+            time.sleep(0.3)
+        return self
+
+    def log_tail(self, chars: int = 4000) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes().decode(errors="replace")[-chars:]
+
+    def interrupt(self, timeout: float = 30) -> int:
+        """Ctrl-C: SIGINT to the process group; waits for make to exit and returns its status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            raise AssertionError(f"make prod did not stop within {timeout} s of SIGINT: {self.log_tail()}") from None
+
+    def stop(self) -> None:
+        self.interrupt()
+
+    def call(self, method: str, path: str, token: str | None = None, body=None, headers: dict | None = None,
+             timeout: float = 15) -> Response:
+        return Server.call(self, method, path, token, body, headers, timeout)  # the same request, at this base
+
+    def ws_url(self, ticket: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/?ticket={ticket}"
