@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from taskhub.clientaddr import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -207,6 +209,13 @@ AUTH_PASSWORD_VALIDATORS = [
 TASKHUB_OPEN_SIGNUP = env_bool("TASKHUB_OPEN_SIGNUP", True)
 # /metrics: open under DEBUG; otherwise internal addresses only, or this bearer token when set.
 TASKHUB_METRICS_TOKEN = os.environ.get("TASKHUB_METRICS_TOKEN", "")
+# The reverse proxies in front of the servers (addresses or networks, comma separated): the client's
+# address is the right-most X-Forwarded-For entry that is not one of them, and X-Forwarded-For is
+# believed only from them. Unset, nobody is trusted and the client is REMOTE_ADDR (taskhub/clientaddr.py).
+try:
+    TASKHUB_TRUSTED_PROXIES = parse_networks(os.environ.get("TASKHUB_TRUSTED_PROXIES", ""))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 # One JSON line per request on the "taskhub.request" logger.
 TASKHUB_REQUEST_LOG = env_bool("TASKHUB_REQUEST_LOG", True)
 # Mounts bench/floor_views.py (the benchmark's minimal-view baseline); never in production.

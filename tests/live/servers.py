@@ -274,8 +274,8 @@ class ProdSet:
             CACHE_KEY_PREFIX=settings.CACHE_KEY_PREFIX,
             PORT=str(self.port),
             STATIC_ROOT=str(static_cache_dir()),
-            **self.env,
         )
+        env.update(self.env)
         if self.log_path is None:
             self.log_path = Path(tempfile.mkdtemp(prefix="taskhub-live-")) / f"prod-{self.port}.log"
         # -o: take the virtual environment as installed (the suite runs in it), never reinstall it here.
