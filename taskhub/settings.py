@@ -75,6 +75,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it calls the view itself: a database fault is a 503, and a safe read gets a second
+    # try on a fresh connection first (taskhub/faults.py).
+    "taskhub.faults.DatabaseFaultMiddleware",
 ]
 
 ROOT_URLCONF = "taskhub.urls"
@@ -125,6 +128,9 @@ if DATABASE_URL:
         _db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": int(os.environ.get("DB_POOL_MIN", "2")),
             "max_size": int(os.environ.get("DB_POOL_MAX", "8")),
+            # How long a request waits for a connection (psycopg's default is 30 s): past it, and with
+            # PostgreSQL unreachable that is every request, the answer is a 503 (taskhub/faults.py).
+            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "10")),
             # Without CONN_HEALTH_CHECKS Django gives the pool no check, and an idle
             # connection whose backend died (a restart, a failover, pg_terminate_backend)
             # is handed to the next request, which fails. The check costs one round

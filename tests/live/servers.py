@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,8 +93,8 @@ class Server:
             CACHE_KEY_PREFIX=settings.CACHE_KEY_PREFIX,
             DEBUG="1",
             TASKHUB_REQUEST_LOG="0",
-            **self.env,
         )
+        env.update(self.env)  # the test's own values win (a DATABASE_URL through a relay, say)
         if self.kind == "daphne":
             env["DB_POOL"] = "1"
             cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
@@ -319,3 +319,84 @@ class ProdSet:
 
     def ws_url(self, ticket: str) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/?ticket={ticket}"
+
+
+# --- PostgreSQL that goes away: a TCP relay the test can cut ---------------------------------------
+
+
+class TcpRelay:
+    """127.0.0.1:``port`` relayed to ``target``; ``cut()`` makes the target unreachable, ``restore()`` brings it back.
+
+    Cutting closes every relayed connection and the listening socket, so the
+    server behind it sees what a stopped database looks like: its connections
+    drop, and new ones are refused. Other users of the target are untouched.
+    """
+
+    def __init__(self, target: tuple[str, int]):
+        import threading
+
+        self.target = target
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        self.listener: socket.socket | None = None
+
+    def start(self) -> TcpRelay:
+        import threading
+
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def _accept(self, listener: socket.socket) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        if self.listener is not None:
+            with suppress(OSError):  # (close alone would not wake the thread blocked in accept)
+                self.listener.shutdown(socket.SHUT_RDWR)
+            self.listener.close()
+            self.listener = None
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for end in sockets:
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def restore(self) -> None:
+        self.start()
+
+    def stop(self) -> None:
+        self.cut()
