@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv migrate seed serve clean bench stress openapi-lint
+.PHONY: run prod test lint venv migrate seed serve clean bench stress openapi-lint
 
 venv: $(STAMP)
 
@@ -31,6 +31,12 @@ seed: migrate
 run: seed
 	@echo "Serving TaskHub (HTTP and WebSockets) on http://$(HOST):$(PORT)/  (API docs: /api/v1/docs, admin: /admin/)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) taskhub.asgi:application
+
+# The production set on one port (deploy/): nginx in front of granian (the API, the admin, the docs)
+# and uvicorn (/ws/), DEBUG off, in the foreground until Ctrl-C. Needs nginx (Debian's package),
+# DATABASE_URL and REDIS_URL; HOST and PORT as for `make run`.
+prod: venv
+	HOST=$(HOST) PORT=$(PORT) $(PY) deploy/prod.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -8,6 +8,7 @@ from ninja.errors import Throttled
 
 from accounts import ratelimit, services
 from accounts.schemas import HealthOut, RegisterIn, TokenIn, TokenOut, UserOut
+from taskhub.clientaddr import client_address
 from taskhub.errors import ApplicationError
 from taskhub.health import health_report
 from taskhub.schemas import ErrorOut, ValidationErrorOut
@@ -30,7 +31,8 @@ def _limit(scope: str, ident: str, limit: int) -> None:
 
 
 def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    # Behind the proxies of TASKHUB_TRUSTED_PROXIES, the address they saw; a forged X-Forwarded-For changes nothing.
+    return client_address(request) or "unknown"
 
 
 @router.post("/auth/register", auth=None, openapi_extra=PUBLIC,

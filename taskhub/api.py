@@ -9,6 +9,7 @@ from enum import Enum
 
 import orjson
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -17,6 +18,7 @@ from ninja.renderers import BaseRenderer
 from pydantic import BaseModel
 
 from accounts.auth import API_AUTH
+from taskhub import faults
 from taskhub.errors import ApplicationError, PreconditionFailed
 from taskhub.errors import ValidationError as DomainValidationError
 from taskhub.openapi import add_framework_responses, add_links, drop_unused_components
@@ -204,6 +206,19 @@ def not_found(request, exc):
 @api.exception_handler(RequestDataTooBig)
 def too_big(request, exc):
     return api.create_response(request, error_body("Request body is larger than 1 MiB.", "too_large"), status=413)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_unavailable(request, exc):
+    """PostgreSQL gone, or the connection killed under the request: 503 with Retry-After (taskhub/faults.py).
+
+    Nothing was half-written: the transaction died with the connection. A safe
+    read is then run once more on a fresh connection by DatabaseFaultMiddleware.
+    """
+    logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+    faults.after_fault()
+    return faults.mark(api.create_response(request, error_body(faults.DETAIL, "unavailable"), status=503), exc)
 
 
 @api.exception_handler(Exception)

@@ -27,6 +27,8 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as prom_multiprocess
 
+from taskhub.clientaddr import client_address
+
 request_log = logging.getLogger("taskhub.request")
 
 _FAST = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -81,7 +83,8 @@ def _metrics_allowed(request) -> bool:
     if settings.DEBUG:
         return True
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        # The client's, not the proxy's: behind nginx every request comes from a loopback address.
+        address = ipaddress.ip_address(client_address(request))
     except ValueError:
         return False
     return address.is_loopback or address.is_private
@@ -150,6 +153,7 @@ class ObservabilityMiddleware:
             user = getattr(request, "auth", None)
             request_log.info(json.dumps({
                 "request_id": getattr(request, "request_id", ""),
+                "client": client_address(request),
                 "method": request.method,
                 "route": route,
                 "status": response.status_code,

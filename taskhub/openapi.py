@@ -50,6 +50,9 @@ _AUTH_REQUIRED = "Not authenticated: no valid token or session."
 _MALFORMED = "Malformed request: a body that is not a JSON object, or a NUL character in the body or query."
 _TOO_LARGE = "The body is larger than 1 MiB."
 _INVALID = "Validation error: `detail` lists `{loc, msg, type}`."
+_UNAVAILABLE = ("The database is unavailable (gone, or the connection was lost under the request): "
+                "`code: \"unavailable\"`; nothing was written. Try again after `Retry-After` seconds.")
+_RETRY_AFTER = {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
 _URI_TOO_LONG = "Request line too long: the HTTP server (gunicorn, for one) refuses it, as HTML, before the API runs."
 
 
@@ -74,6 +77,9 @@ def add_framework_responses(schema: dict) -> None:
             for status, description in extra.items():
                 responses.setdefault(status, {"description": description,
                                               "content": invalid if status == 422 else error})
+            # Every operation reads the database: with it gone, 503 (taskhub/faults.py).
+            responses.setdefault(503, {"description": _UNAVAILABLE, "content": error,
+                                       "headers": {"Retry-After": dict(_RETRY_AFTER)}})
             if query:
                 responses.setdefault(414, {"description": _URI_TOO_LONG,
                                            "content": {"text/html": {"schema": {"type": "string"}}}})

@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from taskhub.clientaddr import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -73,6 +75,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it calls the view itself: a database fault is a 503, and a safe read gets a second
+    # try on a fresh connection first (taskhub/faults.py).
+    "taskhub.faults.DatabaseFaultMiddleware",
 ]
 
 ROOT_URLCONF = "taskhub.urls"
@@ -123,6 +128,9 @@ if DATABASE_URL:
         _db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": int(os.environ.get("DB_POOL_MIN", "2")),
             "max_size": int(os.environ.get("DB_POOL_MAX", "8")),
+            # How long a request waits for a connection (psycopg's default is 30 s): past it, and with
+            # PostgreSQL unreachable that is every request, the answer is a 503 (taskhub/faults.py).
+            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "10")),
             # Without CONN_HEALTH_CHECKS Django gives the pool no check, and an idle
             # connection whose backend died (a restart, a failover, pg_terminate_backend)
             # is handed to the next request, which fails. The check costs one round
@@ -207,6 +215,13 @@ AUTH_PASSWORD_VALIDATORS = [
 TASKHUB_OPEN_SIGNUP = env_bool("TASKHUB_OPEN_SIGNUP", True)
 # /metrics: open under DEBUG; otherwise internal addresses only, or this bearer token when set.
 TASKHUB_METRICS_TOKEN = os.environ.get("TASKHUB_METRICS_TOKEN", "")
+# The reverse proxies in front of the servers (addresses or networks, comma separated): the client's
+# address is the right-most X-Forwarded-For entry that is not one of them, and X-Forwarded-For is
+# believed only from them. Unset, nobody is trusted and the client is REMOTE_ADDR (taskhub/clientaddr.py).
+try:
+    TASKHUB_TRUSTED_PROXIES = parse_networks(os.environ.get("TASKHUB_TRUSTED_PROXIES", ""))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 # One JSON line per request on the "taskhub.request" logger.
 TASKHUB_REQUEST_LOG = env_bool("TASKHUB_REQUEST_LOG", True)
 # Mounts bench/floor_views.py (the benchmark's minimal-view baseline); never in production.

@@ -5,6 +5,9 @@ from django.urls import path
 from taskhub.api import api
 from taskhub.metrics import metrics_view
 
+# A database fault met outside any view (the session saved after the response) answers 503, not 500.
+handler500 = "taskhub.faults.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

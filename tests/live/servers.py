@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,12 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# make prod needs nginx (Debian's package): without it the tests that run it are skipped, except
+# in CI (CI=true, set by .ci/run, which installs it), where they fail instead.
+HAS_NGINX = bool(shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin"))
+needs_nginx = pytest.mark.skipif(not HAS_NGINX and os.environ.get("CI") != "true",
+                                 reason="needs nginx for make prod (apt-get install nginx)")
 
 needs_pg_redis = pytest.mark.skipif(
     not (settings.REDIS_URL and settings.DATABASE_URL),
@@ -85,8 +93,8 @@ class Server:
             CACHE_KEY_PREFIX=settings.CACHE_KEY_PREFIX,
             DEBUG="1",
             TASKHUB_REQUEST_LOG="0",
-            **self.env,
         )
+        env.update(self.env)  # the test's own values win (a DATABASE_URL through a relay, say)
         if self.kind == "daphne":
             env["DB_POOL"] = "1"
             cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
@@ -229,3 +237,166 @@ def events_until(ws, seq: int, timeout: float = 10) -> list[dict]:
         if "seq" in frame and frame["type"] != "heartbeat":
             frames.append(frame)
     return frames
+
+
+# --- the production set: `make prod` (deploy/prod.py) ---------------------------------------------
+
+
+def static_cache_dir() -> Path:
+    """A STATIC_ROOT kept between test runs of this checkout: collectstatic (about 30 s) runs once."""
+    import hashlib
+
+    return Path(tempfile.gettempdir()) / f"taskhub-static-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}"
+
+
+@dataclass
+class ProdSet:
+    """``make prod`` on a free port: nginx, granian and uvicorn with production settings (DEBUG off).
+
+    Started in a session of its own, as a terminal runs a foreground job, so
+    ``interrupt()`` is exactly Ctrl-C: SIGINT to the whole process group.
+    """
+
+    port: int = field(default_factory=free_port)
+    env: dict = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 240) -> ProdSet:
+        env = dict(
+            os.environ,
+            DATABASE_URL=server_database_url(),
+            REDIS_URL=settings.REDIS_URL,
+            CACHE_KEY_PREFIX=settings.CACHE_KEY_PREFIX,
+            PORT=str(self.port),
+            STATIC_ROOT=str(static_cache_dir()),
+        )
+        env.update(self.env)
+        if self.log_path is None:
+            self.log_path = Path(tempfile.mkdtemp(prefix="taskhub-live-")) / f"prod-{self.port}.log"
+        # -o: take the virtual environment as installed (the suite runs in it), never reinstall it here.
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(["make", "--no-print-directory", "-o", ".venv/.installed", "prod"], cwd=ROOT,
+                                         env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while "prod: TaskHub is serving on" not in self.log_tail(100_000):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"make prod exited ({self.proc.returncode}): {self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.interrupt()
+                raise AssertionError(f"make prod did not start within {timeout} s: {self.log_tail()}")
+            time.sleep(0.3)
+        return self
+
+    def log_tail(self, chars: int = 4000) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes().decode(errors="replace")[-chars:]
+
+    def interrupt(self, timeout: float = 30) -> int:
+        """Ctrl-C: SIGINT to the process group; waits for make to exit and returns its status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            raise AssertionError(f"make prod did not stop within {timeout} s of SIGINT: {self.log_tail()}") from None
+
+    def stop(self) -> None:
+        self.interrupt()
+
+    def call(self, method: str, path: str, token: str | None = None, body=None, headers: dict | None = None,
+             timeout: float = 15) -> Response:
+        return Server.call(self, method, path, token, body, headers, timeout)  # the same request, at this base
+
+    def ws_url(self, ticket: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/?ticket={ticket}"
+
+
+# --- PostgreSQL that goes away: a TCP relay the test can cut ---------------------------------------
+
+
+class TcpRelay:
+    """127.0.0.1:``port`` relayed to ``target``; ``cut()`` makes the target unreachable, ``restore()`` brings it back.
+
+    Cutting closes every relayed connection and the listening socket, so the
+    server behind it sees what a stopped database looks like: its connections
+    drop, and new ones are refused. Other users of the target are untouched.
+    """
+
+    def __init__(self, target: tuple[str, int]):
+        import threading
+
+        self.target = target
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        self.listener: socket.socket | None = None
+
+    def start(self) -> TcpRelay:
+        import threading
+
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def _accept(self, listener: socket.socket) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        if self.listener is not None:
+            with suppress(OSError):  # (close alone would not wake the thread blocked in accept)
+                self.listener.shutdown(socket.SHUT_RDWR)
+            self.listener.close()
+            self.listener = None
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for end in sockets:
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def restore(self) -> None:
+        self.start()
+
+    def stop(self) -> None:
+        self.cut()
