@@ -29,17 +29,24 @@ def cache_ok() -> bool:
 
 
 def channel_layer_ok() -> bool:
-    """Whether Redis answers a PING (the channel layer's Redis; with no ``REDIS_URL``, the in-memory layer)."""
+    """Whether every Redis server of the channel layer answers a PING (with no ``REDIS_URL``, the in-memory layer).
+
+    With several (``CHANNEL_REDIS_URLS``) each carries its share of the groups,
+    so one down is the layer down for those.
+    """
     if not settings.REDIS_URL:
         return True
     import redis
 
-    try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
-        with client:
-            return bool(client.ping())
-    except Exception:
-        return False
+    for url in settings.CHANNEL_REDIS_URLS:
+        try:
+            client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            with client:
+                if not client.ping():
+                    return False
+        except Exception:
+            return False
+    return True
 
 
 def health_report() -> dict[str, str]:

@@ -116,8 +116,15 @@ if DATABASE_URL:
     # Server-side binding lets psycopg prepare a statement once it has run 5 times on a
     # connection, and PostgreSQL then skips planning it: the reads with joins and
     # subqueries took longer to plan than to run (list tasks: 1.8 ms against 0.36 ms).
+    # Behind a pooler in transaction mode (PgBouncer before 1.21 keeps no prepared statement
+    # across transactions) turn it off with DB_SERVER_SIDE_BINDING=0: psycopg's client-side
+    # binding cursors prepare nothing.
     if env_bool("DB_SERVER_SIDE_BINDING", True):
         _db.setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+    # A server-side cursor (QuerySet.iterator()) lives across statements on one backend, which a
+    # pooler in transaction mode does not promise; DB_DISABLE_SERVER_SIDE_CURSORS=1 reads such
+    # querysets whole instead (Django's "Transaction pooling and server-side cursors").
+    _db["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_DISABLE_SERVER_SIDE_CURSORS", False)
     # Under ASGI a persistent connection is tied to a per-request thread and
     # leaks; there the pool is the only correct choice (MACHINE-LIMITS.md §3).
     if env_bool("DB_POOL", False):
@@ -186,10 +193,14 @@ if REDIS_URL:
         }
     }
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    # The channel layer's Redis servers: REDIS_URL alone, or several (comma-separated), over which
+    # channels-redis shards the groups and channels itself (each name hashed to one server). Every
+    # process must list the same servers in the same order.
+    CHANNEL_REDIS_URLS = env_list("CHANNEL_REDIS_URLS", [REDIS_URL])
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{CACHE_KEY_PREFIX}:asgi"},
+            "CONFIG": {"hosts": CHANNEL_REDIS_URLS, "prefix": f"{CACHE_KEY_PREFIX}:asgi"},
         }
     }
 else:
@@ -200,6 +211,7 @@ else:
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
+    CHANNEL_REDIS_URLS = []
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # Auth -------------------------------------------------------------------

@@ -10,6 +10,7 @@ import types
 import uuid
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import OperationalError
 from django.test import Client, override_settings
 from django.utils import timezone
@@ -391,10 +392,24 @@ def test_health_reports_a_cache_and_a_channel_layer_that_are_down(db, client, se
         "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient", "IGNORE_EXCEPTIONS": True,
                     "SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
     }}
-    with override_settings(CACHES=dead_cache, REDIS_URL=dead):
+    with override_settings(CACHES=dead_cache, REDIS_URL=dead, CHANNEL_REDIS_URLS=[dead]):
         reply = client.get(f"{API}/health")
     assert reply.status_code == 200
     assert reply.json() == {"status": "ok", "database": "ok", "cache": "down", "channel_layer": "down"}
+
+
+@pytest.mark.skipif(not django_settings.REDIS_URL, reason="needs REDIS_URL (CI's PostgreSQL + Redis pass)")
+def test_health_reports_the_channel_layer_down_when_one_of_its_shards_is(db, client):
+    """With ``CHANNEL_REDIS_URLS`` listing two servers, the second one down is the layer down."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    with override_settings(CHANNEL_REDIS_URLS=[django_settings.REDIS_URL, django_settings.REDIS_URL]):
+        assert client.get(f"{API}/health").json()["channel_layer"] == "ok"
+    with override_settings(CHANNEL_REDIS_URLS=[django_settings.REDIS_URL, dead]):
+        reply = client.get(f"{API}/health")
+    assert reply.status_code == 200
+    assert reply.json() == {"status": "ok", "database": "ok", "cache": "ok", "channel_layer": "down"}
 
 
 def test_health_503_when_the_database_is_down(db, client, monkeypatch):

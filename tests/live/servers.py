@@ -64,8 +64,10 @@ class Response:
 class Server:
     """One server process on 127.0.0.1.
 
-    ``kind`` is ``"daphne"`` (HTTP and WebSockets, ASGI, with the psycopg pool)
-    or ``"gunicorn"`` (the production WSGI server for the REST API).
+    ``kind`` is ``"daphne"`` or ``"uvicorn"`` (HTTP and WebSockets, ASGI, with
+    the psycopg pool; uvicorn is production's WebSocket server) or
+    ``"gunicorn"`` (a production WSGI server for the REST API). ``env`` is
+    applied last, so it may point the server elsewhere (``DATABASE_URL``).
     """
 
     kind: str = "daphne"
@@ -85,6 +87,12 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> Server:
+        self.spawn()
+        self.wait_ready(timeout)
+        return self
+
+    def spawn(self) -> Server:
+        """Start the process and return at once (``wait_ready`` waits for it to answer)."""
         redis_url = settings.REDIS_URL if self.redis_url is None else self.redis_url
         env = dict(
             os.environ,
@@ -99,6 +107,10 @@ class Server:
             env["DB_POOL"] = "1"
             cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                    "taskhub.asgi:application"]
+        elif self.kind == "uvicorn":  # one process, as each of production's WebSocket workers is
+            env["DB_POOL"] = "1"
+            cmd = [sys.executable, "-m", "uvicorn", "taskhub.asgi:application", "--host", "127.0.0.1",
+                   "--port", str(self.port), "--no-access-log", "--lifespan", "off"]
         elif self.kind == "gunicorn":
             cmd = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers),
                    "--threads", str(self.threads), "taskhub.wsgi:application"]
@@ -108,7 +120,6 @@ class Server:
             self.log_path = Path(tempfile.mkdtemp(prefix="taskhub-live-")) / f"{self.kind}-{self.port}.log"
         with open(self.log_path, "ab") as stderr:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-        self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout: float = 30) -> None:
