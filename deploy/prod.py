@@ -41,10 +41,10 @@ BIN = Path(sys.executable).parent
 if str(ROOT) not in sys.path:  # run as a script (deploy/prod.py): the settings are imported from the root
     sys.path.insert(0, str(ROOT))
 
-# Best on this machine (2 vCPU), measured with bench/prod_workers.py through nginx: see the README.
+# Best on this machine (2 vCPU), measured through nginx by `make bench BENCH_ARGS="--only prod"`: see the README.
 WEB_WORKERS = 2
 WEB_THREADS = 4
-WS_WORKERS = 2
+WS_WORKERS = 3
 
 # nginx reaches the servers from this loopback address; TASKHUB_TRUSTED_PROXIES trusts it and only
 # it, so a client connecting from 127.0.0.1 cannot forge its address with X-Forwarded-For.
