@@ -271,7 +271,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+        else "taskhub.staticstorage.HashedStaticFiles",
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
