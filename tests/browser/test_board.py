@@ -461,6 +461,14 @@ def test_the_board_at_laptop_and_phone_width(site, people, two, tmp_path, label,
     assert first["x"] >= 0 and first["width"] <= width
     if label == "phone":
         assert first["width"] >= width * 0.75  # one column at a time, the next one peeking in
+        done = column(page, project, "done")
+        assert done.bounding_box()["x"] >= width  # off to the right
+        page.locator(".column-tab", has_text="Done").click()
+        page.wait_for_function(
+            f"() => {{ const r = document.querySelector('section.column[data-column=\"{project['columns']['done']}\"]')"
+            f".getBoundingClientRect(); return r.left >= 0 && r.right <= {width}; }}")
+        page.locator(".column-tab", has_text="Todo").click()
+        page.wait_for_function("() => document.querySelector('.columns').scrollLeft === 0")
     else:
         assert page.locator("section.column").evaluate_all(
             f"cols => cols.filter(c => c.getBoundingClientRect().right <= {width}).length") >= 4

@@ -405,8 +405,10 @@ export class BoardView {
     clear(this.root);
     this.header = h("div", { class: "board-head" });
     this.columnsEl = h("div", { class: "columns", role: "list" });
+    // At phone width one column shows at a time: these tabs jump between them.
+    this.tabsEl = h("nav", { class: "column-tabs", "aria-label": "Columns" });
     this.announcer = h("div", { class: "sr-only", "aria-live": "assertive" });
-    this.root.append(this.header, this.columnsEl, this.announcer);
+    this.root.append(this.header, this.tabsEl, this.columnsEl, this.announcer);
     this.renderHeader();
     this.renderColumns();
   }
@@ -448,6 +450,10 @@ export class BoardView {
   renderColumns() {
     this.observer.disconnect();
     clear(this.columnsEl);
+    clear(this.tabsEl).append(...this.columns.map((col) => h("button", {
+      type: "button", class: "column-tab",
+      onclick: () => col.el?.scrollIntoView({ behavior: "smooth", block: "nearest", inline: "center" }) },
+    col.name, " ", col.tabCountEl = h("span", { class: "count" }, String(col.count)))));
     for (const col of this.columns) {
       const list = h("ol", { class: "cards", dataset: { column: col.id }, "aria-label": `${col.name} cards` });
       const sentinel = h("li", { class: "sentinel", dataset: { column: col.id }, "aria-hidden": "true" });
@@ -467,7 +473,10 @@ export class BoardView {
   }
 
   renderCounts() {
-    for (const col of this.columns) if (col.countEl) col.countEl.textContent = String(col.count);
+    for (const col of this.columns) {
+      if (col.countEl) col.countEl.textContent = String(col.count);
+      if (col.tabCountEl) col.tabCountEl.textContent = String(col.count);
+    }
   }
 
   // Bring the column's list in line with col.ids, moving only what changed.
