@@ -240,7 +240,11 @@ export class LiveStream {
     if (!stream) return;
     if (frame.type === "subscribed") return;
     if (frame.type === "heartbeat") {
-      if (stream.since !== null && frame.seq > stream.since) stream.handlers.onResync?.(frame.seq);
+      // Behind the server: count again over REST, and go on from there.
+      if (stream.since !== null && frame.seq > stream.since) {
+        stream.since = frame.seq;
+        stream.handlers.onResync?.(frame.seq);
+      }
       return;
     }
     if (frame.type !== "notification") return;
