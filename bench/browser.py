@@ -1,11 +1,9 @@
 """The board client in headless Chromium: time to show 1 000 cards, and how soon a remote change moves a card.
 
-``make bench-browser`` (PostgreSQL and Redis on this machine). The server runs as production would
-(DEBUG off, collected static files served by WhiteNoise with hashed names, PostgreSQL through
-psycopg's pool, the Redis cache and channel layer), as one uvicorn ASGI server with two workers
-serving both HTTP and WebSockets, because the page needs them on one origin (production puts a
-proxy in front of separate WSGI and ASGI servers; see the README). Chromium and the writer are
-other processes.
+``make bench-browser`` (PostgreSQL, Redis, nginx and Debian's chromium on this machine). The
+server is the production set as ``make prod`` starts it (``deploy/prod.py``: nginx on one port in
+front of granian for HTTP and uvicorn for ``/ws/``, DEBUG off, collected static files with hashed
+names, PostgreSQL and Redis). Chromium and the writer are other processes.
 
 1. **Show 1 000 cards.** A project of five columns with 200 cards each; the page is opened at
    ``/p/<id>/?per_column=200`` and the time from navigation start to the frame after the
@@ -22,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.run import PY, Server, psql, server_env  # noqa: E402
+from bench.run import PY, psql, server_env  # noqa: E402
 
 CHROMIUM = os.environ.get("TASKHUB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -85,6 +85,44 @@ WATCH = """([id, column]) => {
 }"""
 
 
+class ProductionSet:
+    """``deploy/prod.py`` on a free port, in a process group of its own; ``stop()`` ends it all."""
+
+    def __init__(self, args, static_root: str):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = Path(tempfile.mkdtemp(prefix="taskhub-bench-")) / "prod.log"
+        env = {**os.environ, "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "HOST": "127.0.0.1",
+               "PORT": str(port), "STATIC_ROOT": static_root, "TASKHUB_REQUEST_LOG": "0", "LOG_LEVEL": "WARNING",
+               "CACHE_KEY_PREFIX": "bench-browser"}
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen([PY, "deploy/prod.py"], cwd=ROOT, env=env, stdout=log, stderr=log,
+                                         start_new_session=True)
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"deploy/prod.py exited: {self.log.read_text(errors='replace')[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/api/v1/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit("deploy/prod.py did not start")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
 def api(base: str, method: str, path: str, body: dict | None = None, token: str | None = None):
     request = urllib.request.Request(f"{base}/api/v1{path}", method=method,
                                      data=None if body is None else json.dumps(body).encode(),
@@ -109,13 +147,11 @@ def main() -> None:
     args = parser.parse_args()
 
     static_root = tempfile.mkdtemp(prefix="taskhub-static-")
-    os.environ["STATIC_ROOT"] = static_root
     db = args.database_url.rsplit("/", 1)[1]
     psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     psql(f"CREATE DATABASE {db}")
     env = server_env(args, tempfile.mkdtemp(), pool=False)
     subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     seeded = subprocess.run([PY, "manage.py", "shell", "-c", SEED.format(password=PASSWORD, cards=args.cards)],
                             cwd=ROOT, env=env, capture_output=True, text=True)
     if seeded.returncode:
@@ -123,7 +159,7 @@ def main() -> None:
     seed = json.loads(seeded.stdout.strip().splitlines()[-1])
     psql("VACUUM ANALYZE", db)
 
-    server = Server("uvicorn", args, tempfile.mkdtemp(prefix="taskhub-metrics-"))
+    server = ProductionSet(args, static_root)
     from playwright.sync_api import sync_playwright
 
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -171,8 +207,8 @@ def main() -> None:
         server.stop()
         psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
-    print(f"Board client in headless Chromium, {started}, {os.cpu_count()} CPUs; uvicorn x2 (DEBUG off), "
-          "PostgreSQL + Redis, Chromium and the writer on this machine")
+    print(f"Board client in headless Chromium, {started}, {os.cpu_count()} CPUs; the production set of make prod "
+          "(nginx, granian, uvicorn; DEBUG off), PostgreSQL + Redis, Chromium and the writer on this machine")
     print(f"\n| {args.cards} cards shown (navigation start to the frame after the last card) | ms |")
     print("|---|---|")
     print(f"| median of {len(shown)} loads | {statistics.median(shown):.0f} |")
