@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run prod test lint venv migrate seed serve clean bench stress openapi-lint
+.PHONY: run prod test lint venv migrate seed serve clean bench bench-browser stress openapi-lint
 
 venv: $(STAMP)
 
@@ -62,6 +62,11 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 # Needs PostgreSQL and Redis on this machine (BENCH_ARGS passes options to bench/run.py).
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The board client in headless Chromium: 1 000 cards shown, and a remote move's delay (needs
+# PostgreSQL, Redis and Debian's chromium; BROWSER_BENCH_ARGS passes options to bench/browser.py).
+bench-browser: $(BENCH_STAMP)
+	$(PY) bench/browser.py $(BROWSER_BENCH_ARGS)
 
 # Needs PostgreSQL and Redis on this machine. The long tests (pytest -m stress: schemathesis,
 # WebSocket fuzzing, 50 concurrent writers), then the 10-minute soak (SOAK_ARGS passes options

@@ -485,6 +485,120 @@ def scenario_servers(args, seed, results, metrics_dir):
             server.stop()
 
 
+# --- the production set: make prod's worker counts -------------------------------------------------
+
+
+class ProdSet:
+    """``deploy/prod.py`` (what ``make prod`` runs): nginx on one port, granian and uvicorn behind it.
+
+    Quacks like ``Server`` (``name``, ``url``, ``pids()``, ``stop()``) so the scenarios drive it
+    as they drive one server; ``web_url`` is granian's own port, behind nginx.
+    """
+
+    def __init__(self, args, metrics_dir: str, web: str, ws: int | None = None):
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from deploy.prod import WS_WORKERS
+
+        workers, threads = (int(part) for part in web.split("x"))
+        ws = WS_WORKERS if ws is None else ws
+        self.name = f"make prod, granian {workers} x {threads}, uvicorn {ws}"
+        self.port = free_port()
+        env = server_env(args, metrics_dir, pool=False)
+        env.update(PORT=str(self.port), TASKHUB_WEB_WORKERS=str(workers), TASKHUB_WEB_THREADS=str(threads),
+                   TASKHUB_WS_WORKERS=str(ws), STATIC_ROOT=str(Path(tempfile.gettempdir()) / "taskhub-bench-static"))
+        self.log = Path(tempfile.mkdtemp(prefix="taskhub-bench-")) / "prod.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen([PY, "deploy/prod.py"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 300
+        while "TaskHub is serving on" not in self.log.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"make prod did not start: {self.log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.3)
+        text = self.log.read_text(errors="replace")
+        self.web_url = "http://127.0.0.1:" + text.split("granian ", 1)[1].split("127.0.0.1:", 1)[1].split(",")[0]
+
+    def pids(self) -> list[int]:
+        """Every process below deploy/prod.py (honcho gives each of its processes a session of its own)."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(ppid, []).append(int(entry.name))
+        found, todo = [self.proc.pid], [self.proc.pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                found.append(child)
+                todo.append(child)
+        return sorted(found)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)  # Ctrl-C
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _static_path(base: str) -> str:
+    """A content-hashed static file the docs page links to (the Swagger UI bundle's CSS)."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(base + "/api/v1/docs", timeout=10) as reply:
+        return re.search(r'href="(/static/ninja/swagger-ui\.[0-9a-f]{12}\.css)"', reply.read().decode()).group(1)
+
+
+def scenario_prod(args, seed, results, metrics_dir):
+    """make prod's worker counts, measured through nginx as production runs them."""
+    for web in args.prod_web:
+        prod = ProdSet(args, metrics_dir, web)
+        try:
+            rows = []
+            static = _static_path(prod.url)
+            tasks = f"/api/v1/projects/{seed['project_id']}/tasks"
+            fixed = [("create task c16", "POST", tasks, {"title": "s"}, prod.url),
+                     ("list tasks c16", "GET", tasks, None, prod.url),
+                     ("static file c16, nginx", "GET", static, None, prod.url)]
+            if web == args.prod_web[0]:  # the same file from WhiteNoise in granian, nginx left out
+                fixed.append(("static file c16, WhiteNoise", "GET", static, None, prod.web_url))
+            for label, method, path, body, base in fixed:
+                specs = [{"kind": "fixed", "name": label, "method": method, "path": path, "body": body,
+                          "base": base, "token": seed["token"], "duration": args.short_duration,
+                          "users": n, "worker": i} for i, n in enumerate(split(16, args.client_procs))]
+                records, wall, _ = drive(specs)
+                rows += [r for r in summarise(records, wall) if r["endpoint"] != "ALL"]
+            analyze(args)
+            specs = [{"kind": "seed", "seed": seed, "base": prod.url, "token": seed["token"], "users": n,
+                      "think": (0.1, 0.5), "duration": args.duration, "worker": i}
+                     for i, n in enumerate(split(200, args.client_procs))]
+            meter = CpuMeter(prod)
+            meter.start()
+            records, wall, cpu = drive(specs)
+            usage = meter.stop(len(records), wall, cpu)
+            mix = [r for r in summarise(records, wall) if r["endpoint"] == "ALL"]
+            rows += [{**r, "endpoint": "seed mix 200 users"} for r in mix]
+            print_table(f"Production set: {prod.name}", rows)
+            print(cpu_line("seed mix", usage))
+            results.append({"scenario": "prod", "server": prod.name, "rows": rows, "cpu": usage})
+        finally:
+            prod.stop()
+    for ws in args.prod_ws:
+        prod = ProdSet(args, metrics_dir, args.prod_web[0] if args.prod_web else "2x4", ws)
+        try:
+            print(f"\n{prod.name}: sockets through nginx")
+            scenario_sockets(args, seed, prod, prod, results)
+        finally:
+            prod.stop()
+
+
 # --- sockets: write latency with subscribers, and write-to-socket latency -------------------------------
 
 
@@ -798,7 +912,12 @@ def main() -> None:
     parser.add_argument("--compare", nargs="*",
                         default=["gunicorn", "gunicorn-4", "granian", "granian-4x1", "uvicorn", "daphne"],
                         help="servers for the comparison table (empty to skip)")
-    parser.add_argument("--only", nargs="*", default=["servers", "seed", "create", "board", "sockets", "notify"])
+    parser.add_argument("--only", nargs="*", default=["servers", "seed", "create", "board", "sockets", "notify"],
+                        help="scenarios; also 'prod': make prod's worker counts through nginx (not in the default)")
+    parser.add_argument("--prod-web", nargs="*", default=["2x4", "4x1", "3x2", "2x2"],
+                        help="granian WORKERSxTHREADS for the 'prod' scenario (with make prod's uvicorn workers)")
+    parser.add_argument("--prod-ws", type=int, nargs="*", default=[1, 2, 3],
+                        help="uvicorn workers for the 'prod' scenario's sockets (with the first --prod-web, or 2x4)")
     args = parser.parse_args()
 
     seed = prepare_database(args)
@@ -809,6 +928,8 @@ def main() -> None:
           f"{args.ws_server}; PostgreSQL + Redis on this machine; load from {args.client_procs} processes")
     if "servers" in args.only and args.compare:
         scenario_servers(args, seed, results, metrics_dir)
+    if "prod" in args.only:
+        scenario_prod(args, seed, results, metrics_dir)
     http = Server(args.server, args, metrics_dir)
     try:
         if "create" in args.only:

@@ -41,10 +41,10 @@ BIN = Path(sys.executable).parent
 if str(ROOT) not in sys.path:  # run as a script (deploy/prod.py): the settings are imported from the root
     sys.path.insert(0, str(ROOT))
 
-# Best on this machine (2 vCPU), measured with bench/prod_workers.py through nginx: see the README.
+# Best on this machine (2 vCPU), measured through nginx by `make bench BENCH_ARGS="--only prod"`: see the README.
 WEB_WORKERS = 2
 WEB_THREADS = 4
-WS_WORKERS = 2
+WS_WORKERS = 3
 
 # nginx reaches the servers from this loopback address; TASKHUB_TRUSTED_PROXIES trusts it and only
 # it, so a client connecting from 127.0.0.1 cannot forge its address with X-Forwarded-For.
@@ -106,7 +106,10 @@ def production_env(environ: dict) -> dict:
         env["SECRET_KEY"] = secrets.token_urlsafe(50)
         print("prod: SECRET_KEY is not set; using a random one for this run (sessions end with it)", flush=True)
     env.setdefault("SECURE_SSL_REDIRECT", "0")
-    env.setdefault("TASKHUB_TRUSTED_PROXIES", PROXY_ADDRESS)
+    # nginx's own address is always trusted (every request comes from it); any the caller names
+    # (a load balancer in front of this port) are trusted as well.
+    named = env.get("TASKHUB_TRUSTED_PROXIES", "").strip(" ,")
+    env["TASKHUB_TRUSTED_PROXIES"] = f"{PROXY_ADDRESS}, {named}" if named else PROXY_ADDRESS
     env.setdefault("TASKHUB_WEB_WORKERS", str(WEB_WORKERS))
     env.setdefault("TASKHUB_WEB_THREADS", str(WEB_THREADS))
     env.setdefault("TASKHUB_WS_WORKERS", str(WS_WORKERS))

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "tasks",
     "realtime",
     "notifications",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -225,6 +226,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 TASKHUB_OPEN_SIGNUP = env_bool("TASKHUB_OPEN_SIGNUP", True)
+# The browser client's session login (web/).
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
 # /metrics: open under DEBUG; otherwise internal addresses only, or this bearer token when set.
 TASKHUB_METRICS_TOKEN = os.environ.get("TASKHUB_METRICS_TOKEN", "")
 # The reverse proxies in front of the servers (addresses or networks, comma separated): the client's
@@ -267,7 +271,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+        else "taskhub.staticstorage.HashedStaticFiles",
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from taskhub.api import api
 from taskhub.metrics import metrics_view
@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("metrics", metrics_view, name="metrics"),
+    path("", include("web.urls")),
 ]
 
 if settings.TASKHUB_BENCH_FLOOR:

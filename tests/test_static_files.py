@@ -83,6 +83,15 @@ def test_production_serves_hashed_compressed_files_with_long_cache_headers(tmp_p
         bundle = manifest["ninja/swagger-ui-bundle.js"]
         assert f"/static/{bundle}".encode() in page
         assert _get(f"{base}/static/{bundle}")[0] == 200
+        # The board client's modules import each other by their hashed names, so a page never
+        # mixes an old module with a new one (taskhub.staticstorage).
+        app_js = manifest["web/app.js"]
+        assert app_js != "web/app.js"
+        status, headers, body = _get(f"{base}/static/{app_js}")
+        assert status == 200 and "immutable" in headers["cache-control"]
+        api_js = manifest["web/api.js"].removeprefix("web/")
+        assert f'from "./{api_js}"'.encode() in body
+        assert b'from "./api.js"' not in body
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -109,7 +109,8 @@ def test_make_prod_serves_everything_on_one_port_and_stops_on_ctrl_c(project, ow
         assert status == 200 and headers["cache-control"] == "public, max-age=60"
     finally:
         status = prod.interrupt()
-    assert status == -signal.SIGINT, status  # make itself ends by the interrupt, as in a terminal
+    # make ends by the interrupt, as in a terminal, or with its recipe's 0 when that finished first.
+    assert status in (0, -signal.SIGINT), status
 
     # Ctrl-C: make stops with the interrupt, deploy/prod.py after every process of the set stopped.
     log = prod.log_tail(100_000)

@@ -292,6 +292,14 @@ KNOWN_ROUTES = {
     API + "/docs": "the Swagger page of that schema",
     API + "/": "ninja's root of the API, no data",
     "/bench/floor/{project_id}/{status_id}": "benchmark baseline, mounted only with TASKHUB_BENCH_FLOOR=1",
+    # The browser client (web/): pages that hold no data; their modules read everything through
+    # the API, which this sweep covers. tests/web/test_views.py checks them.
+    "/": "the client's page shell (login required)",
+    "/p/{project_id}/": "the same shell, on a board's address",
+    "/p/{project_id}/t/{task_id}/": "the same shell, on a card's address",
+    "/login/": "Django's session login",
+    "/logout/": "Django's session logout (POST)",
+    "/register/": "the sign-up form, which posts to POST /auth/register",
 }
 KNOWN_WEBSOCKET_ROUTES = {"ws/": "the board socket: test_websocket_subscribe_sweep"}
 
@@ -381,7 +389,8 @@ def test_every_route_in_the_url_conf_is_in_the_schema_or_known():
     unknown = sorted({
         route for route in _routes(get_resolver().url_patterns)
         if route not in in_schema and route not in KNOWN_ROUTES
-        and not any(known.endswith("/") and known != API + "/" and route.startswith(known) for known in KNOWN_ROUTES)
+        and not any(known.endswith("/") and known not in (API + "/", "/") and route.startswith(known)
+                    for known in KNOWN_ROUTES)
     })
     assert not unknown, (
         "routes outside the API schema that the sweep does not know: mount them on the NinjaAPI, "
