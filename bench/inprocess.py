@@ -255,6 +255,39 @@ def statements(world: dict, reps: int) -> dict[str, float]:
 
     rows["COMMENT_PAGE ORM, 30 comments"] = _median(lambda: paginate(
         comment_list_for_task(task=task), order=["created_at", "id"], limit=50, cursor=None), reps)
+    rows.update(checklist_statements(task, reps))
+    return rows
+
+
+def checklist_statements(task, reps: int) -> dict[str, float]:
+    """A new item and its task's counts (``tasks.queries.ITEM_INSERT``) against the ORM's two statements."""
+    import uuid
+
+    from django.db.models import F, Value
+    from django.utils import timezone
+
+    from tasks import queries as task_queries
+    from tasks.models import Checklist, ChecklistItem
+
+    checklist = Checklist.objects.filter(task=task).first() or Checklist.objects.create(task=task, title="Bench",
+                                                                                          rank="i")
+    rows: dict[str, float] = {}
+
+    def literal():
+        task_queries.checklist_write("item", "insert", {
+            "id": uuid.uuid4(), "checklist_id": checklist.pk, "text": "bench", "is_done": False, "done_by_id": None,
+            "done_at": None, "rank": uuid.uuid4().hex, "created_at": timezone.now(), "task_id": task.pk, "total": 1,
+            "done": 0})
+
+    def orm():
+        ChecklistItem(checklist=checklist, text="bench", rank=uuid.uuid4().hex).save(force_insert=True)
+        task.checklist_total = F("checklist_total") + Value(1)
+        task.checklist_done = F("checklist_done") + Value(0)
+        task.checklist_version = F("checklist_version") + Value(1)
+        task.save(update_fields=["checklist_total", "checklist_done", "checklist_version"])
+
+    rows["ITEM_INSERT literal (item + task counts)"] = _median(literal, reps, True)
+    rows["ITEM_INSERT ORM (save, then save with F, RETURNING)"] = _median(orm, reps, True)
     return rows
 
 

@@ -137,10 +137,11 @@ WITH status_seq AS (
     UPDATE projects_projectcounters SET last_seq = last_seq + 1
      WHERE project_id = %(project_id)s AND %(take_status_seq)s
 )
-INSERT INTO realtime_event (workspace_id, project_id, seq, type, data, actor_id, request_id, created_at)
+INSERT INTO realtime_event (workspace_id, project_id, seq, type, data, actor_id, request_id, created_at, task_id)
 SELECT %(workspace_id)s, %(project_id)s, item.seq, item.type, item.data, %(actor_id)s, %(request_id)s,
-       %(created_at)s
-  FROM unnest(%(seqs)s::bigint[], %(types)s::varchar[], %(data)s::jsonb[]) AS item (seq, type, data)
+       %(created_at)s, item.task_id
+  FROM unnest(%(seqs)s::bigint[], %(types)s::varchar[], %(data)s::jsonb[], %(task_ids)s::uuid[])
+       AS item (seq, type, data, task_id)
 """
 
 
@@ -160,6 +161,7 @@ def events_insert(events: Sequence, *, take_status_seq: bool) -> None:
                 "created_at": first.created_at, "seqs": [event.seq for event in events],
                 "types": [event.type for event in events],
                 "data": [json.dumps(event.data, separators=(",", ":")) for event in events],
+                "task_ids": [event.task_id for event in events],
             })
         return
     from realtime.models import Event

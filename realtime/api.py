@@ -11,6 +11,7 @@ from pydantic import Field
 from projects.selectors import project_get_for_member
 from realtime.events import envelope
 from realtime.models import Event
+from realtime.schemas import EventOut
 from realtime.tickets import TTL_SECONDS, ticket_issue
 from taskhub.errors import Gone, ValidationError
 from taskhub.pagination import MAX_LIMIT
@@ -22,17 +23,6 @@ router = Router(tags=["realtime"])
 class TicketOut(Schema):
     ticket: str
     expires_in: int
-
-
-class EventOut(Schema):
-    type: str
-    project_id: uuid.UUID | None
-    workspace_id: uuid.UUID
-    seq: int | None
-    ts: str
-    actor_id: uuid.UUID | None
-    request_id: str | None
-    data: dict
 
 
 class EventPage(Schema):
@@ -78,3 +68,4 @@ def event_list(request, project_id: uuid.UUID, params: Query[EventParams]):
         events = events[: params.limit]
         next_cursor = str(events[-1].seq)
     return {"items": [envelope(e) for e in events], "next_cursor": next_cursor, "latest_seq": latest}
+

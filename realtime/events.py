@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from realtime.models import Event
+from taskhub.pagination import paginate
 
 # The X-Request-ID of the request being served, set by the request middleware,
 # so that events can echo it without every service taking it as an argument.
@@ -99,6 +100,20 @@ def record(
     return events
 
 
+def subject_task_id(data: dict) -> str | None:
+    """The task an event is about, read off its payload (API.md's shapes): ``data.task_id``, else
+    ``data.task.id``, else ``data.comment.task_id``; ``None`` for an event about no one task."""
+    if not isinstance(data, dict):
+        return None
+    for holder, key in ((data, "task_id"), (data.get("task"), "id"), (data.get("comment"), "task_id")):
+        if isinstance(holder, dict) and holder.get(key):
+            try:
+                return str(uuid.UUID(str(holder[key])))
+            except ValueError:
+                return None  # not a task's id: the event is about no one task
+    return None
+
+
 def build(
     *,
     workspace_id: uuid.UUID,
@@ -121,6 +136,7 @@ def build(
             actor_id=actor_id,
             request_id=request_id,
             created_at=now,
+            task_id=subject_task_id(data),
         )
         for offset, (event_type, data) in enumerate(items)
     ]
@@ -173,6 +189,18 @@ def events_since(*, project_id, since: int, limit: int) -> list[dict]:
     """Envelopes of the project's events with ``seq > since``, oldest first (at most ``limit``)."""
     rows = Event.objects.filter(project_id=project_id, seq__gt=since).order_by("seq")[:limit]
     return [envelope(event) for event in rows]
+
+
+def task_activity_page(*, task_id, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+    """A page of the task's events, newest first, as envelopes, and the next cursor.
+
+    One statement: a range of the ``realtime_event_task`` index, so its cost
+    does not depend on how many events the project has. What the log has
+    trimmed is simply not there (no ``resync``, unlike ``events?since=``).
+    """
+    events, next_cursor = paginate(Event.objects.filter(task_id=task_id), order=["-seq"], limit=limit,
+                                   cursor=cursor)
+    return [envelope(event) for event in events], next_cursor
 
 
 def oldest_seq(*, project_id) -> int | None:

@@ -117,6 +117,8 @@ TAGS = [
                                      "``as_of_seq`` to subscribe from."},
     {"name": "tasks", "description": "Tasks: create, read, edit, move between and within columns, archive."},
     {"name": "comments", "description": "Comments on a task; ``<@USER_ID>`` in a body mentions someone."},
+    {"name": "checklists", "description": "A task's checklists and their items: the ``checklist {total, done}`` "
+                                          "of its card."},
     {"name": "invitations", "description": "Invitations to a workspace, by email, and their answers."},
     {"name": "notifications", "description": "The caller's notifications: a per-user stream, also live over the "
                                              "WebSocket (``subscribe {notifications: true}``)."},

@@ -1,8 +1,11 @@
 from django.contrib import admin
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from taskhub.admin_utils import ServiceAdminMixin
 from tasks import services
 from tasks.models import Comment, Task
+from tasks.selectors import checklists_for_task
 
 
 @admin.register(Task)
@@ -13,14 +16,31 @@ class TaskAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_filter = ["priority", "type", "status__group", "archived_at"]
     search_fields = ["title", "description", "project__key"]
     fields = ["project", "number", "title", "description", "status", "priority", "type", "assignee", "reporter",
-              "story_points", "due_date", "rank", "version", "completed_at", "archived_at", "created_at"]
-    readonly_fields = ["project", "number", "status", "assignee", "reporter", "rank", "version", "completed_at",
-                       "archived_at", "created_at"]
+              "story_points", "due_date", "rank", "version", "checklist_progress", "checklists", "completed_at",
+              "archived_at", "created_at"]
+    readonly_fields = ["project", "number", "status", "assignee", "reporter", "rank", "version", "checklist_progress",
+                       "checklists", "completed_at", "archived_at", "created_at"]
+
     actions = ["archive_tasks", "restore_tasks"]
 
     @admin.display(description="key", ordering="number")
     def key(self, obj):
         return obj.key  # the project is in list_select_related
+
+    @admin.display(description="checklist")
+    def checklist_progress(self, obj):
+        return f"{obj.checklist_done}/{obj.checklist_total}"
+
+    @admin.display(description="checklists")
+    def checklists(self, obj):
+        """Read only: checklist writes go through the API's services, which keep the counts and log the events."""
+        lists = checklists_for_task(task=obj)
+        if not lists:
+            return "-"
+        return format_html_join("", "<p><strong>{}</strong><br>{}</p>", (
+            (checklist["title"], format_html_join(mark_safe("<br>"), "[{}] {}", (
+                ("x" if item["done"] else "\u00a0", item["text"][:200]) for item in checklist["items"])))
+            for checklist in lists))
 
     def has_add_permission(self, request):
         return False  # created through the API, which numbers and ranks them

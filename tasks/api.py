@@ -10,6 +10,8 @@ from pydantic import Field
 
 from projects.schemas import MemberOut, ProjectOut, StatusOut, WorkspaceMemberPatch
 from projects.selectors import project_get_for_member, project_members_all
+from realtime.events import task_activity_page
+from realtime.schemas import EventOut
 from taskhub.errors import PreconditionFailed
 from taskhub.http import etag, if_match_version, set_etag
 from taskhub.openapi import conditional
@@ -17,7 +19,21 @@ from taskhub.pagination import MAX_LIMIT, encode_cursor
 from taskhub.schemas import ErrorOut, Page, ValidationErrorOut
 from tasks import selectors, services
 from tasks.models import Priority, TaskType
-from tasks.schemas import CommentIn, CommentOut, TaskIn, TaskMoveIn, TaskOut, TaskPatch
+from tasks.schemas import (
+    ChecklistIn,
+    ChecklistItemIn,
+    ChecklistItemOut,
+    ChecklistItemPatch,
+    ChecklistOut,
+    ChecklistPatch,
+    ChecklistWithItemsOut,
+    CommentIn,
+    CommentOut,
+    TaskIn,
+    TaskMoveIn,
+    TaskOut,
+    TaskPatch,
+)
 
 router = Router(tags=["tasks"])
 
@@ -204,6 +220,80 @@ def comment_update(request, comment_id: uuid.UUID, payload: CommentIn):
 def comment_delete(request, comment_id: uuid.UUID):
     """Delete a comment (its author only)."""
     services.comment_delete(comment_id=comment_id, user=request.user)
+    return Status(204, None)
+
+
+# --- activity ------------------------------------------------------------------------------------------
+
+
+@router.get("/tasks/{task_id}/activity", response={200: Page[EventOut], **ERRORS})
+def task_activity(request, task_id: uuid.UUID, params: Query[PageParams]):
+    """The task's events from its project's event log, newest first, in the event envelope.
+
+    What the log has trimmed is simply absent (no ``410``). Two queries: the
+    task with the access check, and one range of the log's per-task index.
+    """
+    task = selectors.task_get_for_member(task_id=task_id, user=request.user)
+    items, next_cursor = task_activity_page(task_id=task.pk, limit=params.limit, cursor=params.cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+# --- checklists -------------------------------------------------------------------------------------
+# Reading follows task reading, writing follows task editing. A write answers the checklist's or the
+# item's own fields (a checklist's items are listed by GET only) and logs its event with the task's new
+# ``checklist_counts``.
+
+
+class ChecklistPage(Schema):
+    items: list[ChecklistWithItemsOut]
+    next_cursor: None = None
+
+
+@router.get("/tasks/{task_id}/checklists", response={200: ChecklistPage, **ERRORS}, tags=["checklists"])
+def checklist_list(request, task_id: uuid.UUID):
+    """The task's checklists in order, each with its items in order (at most 50 of 200: one page)."""
+    task = selectors.task_get_for_member(task_id=task_id, user=request.user)
+    return {"items": selectors.checklists_for_task(task=task), "next_cursor": None}
+
+
+@router.post("/tasks/{task_id}/checklists", response={201: ChecklistOut, **ERRORS}, tags=["checklists"])
+def checklist_create(request, task_id: uuid.UUID, payload: ChecklistIn):
+    """Append a checklist (``409`` above 50 per task)."""
+    return Status(201, services.checklist_create(task_id=task_id, user=request.user, title=payload.title))
+
+
+@router.patch("/checklists/{checklist_id}", response={200: ChecklistOut, **ERRORS}, tags=["checklists"])
+def checklist_update(request, checklist_id: uuid.UUID, payload: ChecklistPatch):
+    """Rename, or move to ``position`` (0-based among the task's checklists; past the end: last)."""
+    return services.checklist_update(checklist_id=checklist_id, user=request.user, title=payload.title,
+                                     position=payload.position)
+
+
+@router.delete("/checklists/{checklist_id}", response={204: None, **ERRORS}, tags=["checklists"])
+def checklist_delete(request, checklist_id: uuid.UUID):
+    """Delete the checklist with its items."""
+    services.checklist_delete(checklist_id=checklist_id, user=request.user)
+    return Status(204, None)
+
+
+@router.post("/checklists/{checklist_id}/items", response={201: ChecklistItemOut, **ERRORS}, tags=["checklists"])
+def checklist_item_create(request, checklist_id: uuid.UUID, payload: ChecklistItemIn):
+    """Append an item (``409`` above 200 per checklist)."""
+    return Status(201, services.checklist_item_create(checklist_id=checklist_id, user=request.user,
+                                                      text=payload.text))
+
+
+@router.patch("/checklist-items/{item_id}", response={200: ChecklistItemOut, **ERRORS}, tags=["checklists"])
+def checklist_item_update(request, item_id: uuid.UUID, payload: ChecklistItemPatch):
+    """Edit, tick or untick (sets or clears ``done_by``, ``done_at``), reorder (``position``), or move to
+    another checklist of the same task (``checklist_id``: at ``position``, else at its end)."""
+    return services.checklist_item_update(item_id=item_id, user=request.user, fields=payload.dict(exclude_unset=True))
+
+
+@router.delete("/checklist-items/{item_id}", response={204: None, **ERRORS}, tags=["checklists"])
+def checklist_item_delete(request, item_id: uuid.UUID):
+    """Delete the item."""
+    services.checklist_item_delete(item_id=item_id, user=request.user)
     return Status(204, None)
 
 

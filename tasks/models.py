@@ -49,6 +49,14 @@ class Task(models.Model):
     # Fractional index (base-36 digits, see tasks.ranks); ordered bytewise.
     rank = models.CharField(max_length=1024)
     version = models.PositiveIntegerField(default=1)
+    # The task's checklist progress ("3/5" on its card): items, and ticked items, over all its checklists.
+    # Changed only by increments in the same transaction as the item write (tasks.services), never counted
+    # on read; ``manage.py recount_checklists`` verifies them.
+    checklist_total = models.PositiveIntegerField(default=0, db_default=0)
+    checklist_done = models.PositiveIntegerField(default=0, db_default=0)
+    # Moved on by every write of the task's checklists or items, in the statement that writes them: the
+    # witness that tells a checklist write's locking read it waited for another one (tasks.selectors).
+    checklist_version = models.PositiveIntegerField(default=0, db_default=0)
     completed_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -85,6 +93,11 @@ class Task(models.Model):
         """Needs ``project`` loaded (the selectors select_related it)."""
         return f"{self.project.key}-{self.number}"
 
+    @property
+    def checklist(self) -> dict[str, int]:
+        """The ``checklist {total, done}`` of the task resource."""
+        return {"total": self.checklist_total, "done": self.checklist_done}
+
 
 class Comment(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -104,3 +117,52 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"comment {self.id} on {self.task_id}"
+
+
+class Checklist(models.Model):
+    """A named list of items on a task.
+
+    Order: ``rank`` is a fractional index (``tasks.ranks``), unique within the
+    task; the API's ``position`` is a checklist's 0-based place in that order,
+    so positions are dense and unique by construction, and a reorder or a
+    delete writes one row. Writers of a task's checklists and items hold the
+    task's row lock (``tasks.selectors``), so two of them never compute a rank
+    from the same neighbours.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(Task, on_delete=models.DB_CASCADE, related_name="checklists")
+    title = models.CharField(max_length=255)
+    rank = models.CharField(max_length=1024)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "rank"], name="tasks_checklist_rank_unique")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ChecklistItem(models.Model):
+    """One line of a checklist; ``rank`` and ``position`` as for ``Checklist``, within the checklist."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    checklist = models.ForeignKey(Checklist, on_delete=models.DB_CASCADE, related_name="items")
+    text = models.TextField(max_length=10_000)
+    done = models.BooleanField(default=False)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+    rank = models.CharField(max_length=1024)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["checklist", "rank"], name="tasks_checklistitem_rank_unique"),
+            models.CheckConstraint(condition=Q(done=True) | Q(done_at__isnull=True),
+                                   name="tasks_checklistitem_done_at_when_done"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]

@@ -53,6 +53,15 @@ class TaskMoveIn(Schema):
     after_id: uuid.UUID | None = None
 
 
+class ChecklistCountsOut(BaseModel):
+    """A task's checklist progress: its items, and its ticked items, over all its checklists."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    total: int
+    done: int
+
+
 class TaskOut(BaseModel):
     """A task as REST and the events show it.
 
@@ -78,6 +87,7 @@ class TaskOut(BaseModel):
     parent_id: uuid.UUID | None
     rank: str
     version: int
+    checklist: ChecklistCountsOut
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
@@ -112,14 +122,17 @@ def card_columns() -> list[str]:
 
     ``TaskOut`` is where a card's shape is declared; REST, the board and the
     events all serialize through it, and the selectors read what this lists:
-    each nested field's own fields on its related row, ``key`` from the
-    task's ``number`` (the project, held by the caller, gives the rest), and
-    ``*_id`` fields from their foreign key.
+    each nested field's own fields on its related row (a nested shape
+    without an ``id``, such as ``checklist``, is the task's own columns
+    ``<name>_<field>``), ``key`` from the task's ``number`` (the project, held
+    by the caller, gives the rest), and ``*_id`` fields from their foreign key.
     """
     names = []
     for name, field in TaskOut.model_fields.items():
         nested = _nested_model(field.annotation)
-        if nested is not None:
+        if nested is not None and "id" not in nested.model_fields:
+            names += [f"{name}_{sub}" for sub in nested.model_fields]
+        elif nested is not None:
             names += [f"{name}__{sub}" for sub in nested.model_fields]
         elif name == "key":
             names.append("number")
@@ -142,7 +155,9 @@ def _card_plan() -> list[tuple[str, str, tuple[str, ...]]]:
     plan = []
     for name, field in TaskOut.model_fields.items():
         nested = _nested_model(field.annotation)
-        if nested is not None:
+        if nested is not None and "id" not in nested.model_fields:
+            plan.append(("columns", name, tuple(nested.model_fields)))
+        elif nested is not None:
             plan.append(("nested", name, tuple(nested.model_fields)))
         else:
             plan.append(("plain", name, ()))
@@ -156,12 +171,15 @@ def card_from_row(row: dict, project) -> dict:
     """A ``TaskOut``-shaped dict from a flat row naming its columns as ``card_columns`` does, ``__`` read as ``_``.
 
     A nested field ``status`` comes from ``status_id``, ``status_name``, ...
-    (``None`` when the ``_id`` is); ``key`` from ``number`` and the project's
-    key; ``project_id`` from the project. The one shape is ``TaskOut``'s.
+    (``None`` when the ``_id`` is), one without an ``id`` (``checklist``) from
+    the task's ``checklist_total``, ...; ``key`` from ``number`` and the
+    project's key; ``project_id`` from the project. The one shape is ``TaskOut``'s.
     """
     card = {}
     for kind, name, subs in _CARD_PLAN:
-        if kind == "nested":
+        if kind == "columns":
+            card[name] = {sub: row[f"{name}_{sub}"] for sub in subs}
+        elif kind == "nested":
             card[name] = None if row[f"{name}_id"] is None else {sub: row[f"{name}_{sub}"] for sub in subs}
         elif name == "key":
             card[name] = f"{project.key}-{row['number']}"
@@ -175,3 +193,67 @@ def card_from_row(row: dict, project) -> dict:
 def task_payload(task) -> dict:
     """The REST shape of the task, as JSON (event payloads). Needs the task's card fields and project."""
     return TaskOut.model_validate(task).model_dump(mode="json")
+
+
+# --- checklists ---------------------------------------------------------------------------------------
+
+ChecklistTitle = Field(min_length=1, max_length=255)
+ItemText = Field(min_length=1, max_length=10_000)
+Position = json_int(ge=0, le=10_000)
+
+
+class ChecklistIn(Schema):
+    title: str = ChecklistTitle
+
+
+class ChecklistPatch(Schema):
+    title: str | None = Field(None, min_length=1, max_length=255)
+    position: Position | None = None
+
+
+class ChecklistItemIn(Schema):
+    text: str = ItemText
+
+
+class ChecklistItemPatch(Schema):
+    text: str | None = Field(None, min_length=1, max_length=10_000)
+    done: bool | None = None
+    position: Position | None = None
+    checklist_id: uuid.UUID | None = None
+
+
+class ChecklistItemOut(BaseModel):
+    """One item; ``position`` is its 0-based place in its checklist."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    checklist_id: uuid.UUID
+    text: str
+    done: bool
+    done_by: UserOut | None
+    done_at: datetime | None
+    position: int
+
+
+class ChecklistOut(BaseModel):
+    """A checklist's own fields, as its writes answer and its events carry them; ``position`` is its 0-based
+    place among the task's checklists."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    task_id: uuid.UUID
+    title: str
+    position: int
+
+
+class ChecklistWithItemsOut(ChecklistOut):
+    """A checklist with its items in order (``GET /tasks/{id}/checklists``)."""
+
+    items: list[ChecklistItemOut]
+
+
+def checklist_counts(task) -> dict[str, int]:
+    """The ``checklist_counts`` of a checklist event: the task's ``checklist {total, done}``."""
+    return ChecklistCountsOut.model_validate(task.checklist).model_dump()

@@ -11,6 +11,7 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -19,7 +20,7 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import RowNumber
+from django.db.models.functions import Coalesce, RowNumber
 
 from projects.models import Project, Status, StatusGroup
 from projects.selectors import project_get_for_member, project_role_subquery, workspace_role_subquery
@@ -27,7 +28,7 @@ from taskhub.db import first_locked
 from taskhub.errors import NotFound, ValidationError
 from taskhub.pagination import check_limit, page_after, page_finish, paginate
 from tasks import queries
-from tasks.models import Comment, Task
+from tasks.models import Checklist, ChecklistItem, Comment, Task
 from tasks.schemas import CARD_RELATED, TaskOut, card_columns
 
 # A card's people and column (the related rows a TaskOut reads), and the columns it reads of them.
@@ -349,3 +350,168 @@ def board_cards_orm(*, project: Project, status_ids: list[uuid.UUID], per_column
     )
     tasks = attach_project(list(ranked.filter(place__lte=per_column).order_by("rank", "id")), project)
     return [TaskOut.model_validate(task).model_dump() for task in tasks]
+
+
+# --- checklists --------------------------------------------------------------------------------------
+# A checklist write reads everything it needs in one locking statement: the checklist or item, its task
+# (locked: FOR NO KEY UPDATE of the task's row, the one lock every write of the task's checklists takes),
+# the project, the caller's roles, and what ordering and the limits need of the siblings (their count,
+# the ranks around the wanted position, the last rank). Positions are never stored: a checklist's (an
+# item's) position is the number of its siblings with a smaller rank, so they stay dense and unique.
+#
+# Under READ COMMITTED the subqueries of that statement read its snapshot, taken before it waited for
+# the task's lock, while the locked row itself is read as the writer it waited for left it. Every
+# checklist write moves the task's ``checklist_version`` on, so ``seen_version`` (the snapshot's) differs
+# from the locked row's exactly when another checklist write committed meanwhile, and the read is run
+# again, holding the lock now, on fresh data. Only a write that waited pays that one query.
+
+
+def _count(qs: QuerySet, by: str) -> Coalesce:
+    """The number of rows of ``qs`` (filtered on an ``OuterRef``), as a subquery; 0 for none."""
+    return Coalesce(Subquery(qs.order_by().values(by).annotate(n=Count("pk")).values("n")[:1]), 0)
+
+
+def _ranks_around(siblings: QuerySet, position: int) -> dict:
+    """``low_rank``/``high_rank``: the ranks of the siblings at ``position - 1`` and ``position``; ``last_rank``."""
+    ordered = siblings.order_by("rank").values("rank")
+    annotations = {
+        "high_rank": Subquery(ordered[position:position + 1]),
+        "last_rank": Subquery(siblings.order_by("-rank").values("rank")[:1]),
+    }
+    if position > 0:
+        annotations["low_rank"] = Subquery(ordered[position - 1:position])
+    return annotations
+
+
+def _witness(task_ref: str) -> Subquery:
+    return Subquery(Task.objects.filter(pk=OuterRef(task_ref)).values("checklist_version")[:1])
+
+
+def _fresh(fetch, not_found: str, task_of):
+    """``fetch()`` (a locking read), run again when it waited for another checklist write (see above)."""
+    found = first_locked(fetch, not_found)
+    if found.seen_version != task_of(found).checklist_version:
+        found = first_locked(fetch, not_found)
+    return found
+
+
+def task_get_for_checklist_create(*, task_id: uuid.UUID, user) -> Task:
+    """The task, locked, with its project, the caller's roles, ``checklists_count`` and ``last_rank``."""
+
+    def fetch():
+        checklists = Checklist.objects.filter(task_id=OuterRef("pk"))
+        return (
+            Task.objects.select_related("project")
+            .annotate(
+                ws_role=workspace_role_subquery(user, "project__workspace_id"),
+                project_role=project_role_subquery(user, "project_id"),
+                checklists_count=_count(checklists, "task_id"),
+                last_rank=Subquery(checklists.order_by("-rank").values("rank")[:1]),
+                seen_version=_witness("pk"),
+            )
+            .filter(pk=task_id, ws_role__isnull=False)
+            .select_for_update(of=("self",), no_key=True)
+            .first()
+        )
+
+    return _fresh(fetch, "Task not found.", lambda task: task)
+
+
+def checklist_get_for_write(*, checklist_id: uuid.UUID, user, position: int | None = None,
+                            items: bool = False) -> Checklist:
+    """The checklist with its task (locked) and project, the caller's roles and its ``place``.
+
+    ``position``: also the ranks around that position among the other
+    checklists of the task (``low_rank``, ``high_rank``, ``last_rank``) and
+    their count (``others_count``). ``items``: its items' ``items_count``,
+    ``items_done`` and ``last_item_rank`` (for a new item, or a delete).
+    """
+
+    def fetch():
+        siblings = Checklist.objects.filter(task_id=OuterRef("task_id"))
+        annotations = {
+            "ws_role": workspace_role_subquery(user, "task__project__workspace_id"),
+            "project_role": project_role_subquery(user, "task__project_id"),
+            "place": _count(siblings.filter(rank__lt=OuterRef("rank")), "task_id"),
+            "seen_version": _witness("task_id"),
+        }
+        if position is not None:
+            others = siblings.exclude(pk=OuterRef("pk"))
+            annotations.update(_ranks_around(others, position), others_count=_count(others, "task_id"))
+        if items:
+            own = ChecklistItem.objects.filter(checklist_id=OuterRef("pk"))
+            annotations.update(
+                items_count=_count(own, "checklist_id"), items_done=_count(own.filter(done=True), "checklist_id"),
+                last_item_rank=Subquery(own.order_by("-rank").values("rank")[:1]),
+            )
+        return (
+            Checklist.objects.select_related("task", "task__project")
+            .annotate(**annotations)
+            .filter(pk=checklist_id, ws_role__isnull=False)
+            .select_for_update(of=("task",), no_key=True)
+            .first()
+        )
+
+    return _fresh(fetch, "Checklist not found.", lambda checklist: checklist.task)
+
+
+def item_get_for_write(*, item_id: uuid.UUID, user, checklist_id: uuid.UUID | None = None,
+                       position: int | None = None) -> ChecklistItem:
+    """The item with its checklist, task (locked), project and ``done_by``, the caller's roles and its ``place``.
+
+    When the item moves (``checklist_id``, another checklist of the same
+    task, or ``position``): ``target_ok`` (the target checklist is one of the
+    task's), the ranks around ``position`` among the target's other items
+    (``low_rank``, ``high_rank``, ``last_rank``; with no ``position``, only
+    ``last_rank``) and their count (``others_count``).
+    """
+    moves = checklist_id is not None or position is not None
+
+    def fetch():
+        own = ChecklistItem.objects.filter(checklist_id=OuterRef("checklist_id"))
+        annotations = {
+            "ws_role": workspace_role_subquery(user, "checklist__task__project__workspace_id"),
+            "project_role": project_role_subquery(user, "checklist__task__project_id"),
+            "place": _count(own.filter(rank__lt=OuterRef("rank")), "checklist_id"),
+            "seen_version": _witness("checklist__task_id"),
+        }
+        if moves:
+            target = Value(checklist_id, output_field=UUIDField()) if checklist_id is not None else OuterRef(
+                "checklist_id")
+            others = ChecklistItem.objects.filter(checklist_id=target).exclude(pk=OuterRef("pk"))
+            annotations["target_ok"] = Exists(
+                Checklist.objects.filter(pk=target, task_id=OuterRef("checklist__task_id")))
+            annotations["others_count"] = _count(others, "checklist_id")
+            if position is not None:
+                annotations.update(_ranks_around(others, position))
+            else:
+                annotations["last_rank"] = Subquery(others.order_by("-rank").values("rank")[:1])
+        return (
+            ChecklistItem.objects.select_related("checklist", "checklist__task", "checklist__task__project",
+                                                 "done_by")
+            .annotate(**annotations)
+            .filter(pk=item_id, ws_role__isnull=False)
+            .select_for_update(of=("checklist__task",), no_key=True)
+            .first()
+        )
+
+    return _fresh(fetch, "Checklist item not found.", lambda item: item.checklist.task)
+
+
+def checklists_for_task(*, task: Task) -> list[dict]:
+    """The task's checklists in order, each with its items in order and their ``done_by``, as
+    ``ChecklistWithItemsOut``-shaped dicts, positions counted from 0. Two queries."""
+    items = Prefetch("items", queryset=ChecklistItem.objects.select_related("done_by").order_by("rank"))
+    found = []
+    for position, checklist in enumerate(Checklist.objects.filter(task=task).order_by("rank").prefetch_related(items)):
+        found.append({
+            "id": checklist.pk, "task_id": checklist.task_id, "title": checklist.title, "position": position,
+            "items": [item_shape(item, place) for place, item in enumerate(checklist.items.all())],
+        })
+    return found
+
+
+def item_shape(item: ChecklistItem, position: int) -> dict:
+    """The ``ChecklistItemOut`` of ``item`` (its ``done_by`` loaded) at ``position``."""
+    return {"id": item.pk, "checklist_id": item.checklist_id, "text": item.text, "done": item.done,
+            "done_by": item.done_by, "done_at": item.done_at, "position": position}

@@ -15,7 +15,7 @@ import itertools
 import re
 import uuid
 
-from django.db.models import F
+from django.db.models import F, Value
 from django.utils import timezone
 
 from notifications.selectors import mentioned_by_comment
@@ -32,13 +32,16 @@ from taskhub.errors import (
     PreconditionFailed,
     ValidationError,
 )
-from tasks import ranks
-from tasks.models import Comment, Task
-from tasks.schemas import CommentOut, task_payload
+from tasks import queries, ranks
+from tasks.models import Checklist, ChecklistItem, Comment, Task
+from tasks.schemas import ChecklistItemOut, ChecklistOut, CommentOut, checklist_counts, task_payload
 from tasks.selectors import (
     CARD_RELATED,
+    checklist_get_for_write,
     comment_get_for_member,
+    item_get_for_write,
     status_get_for_task_create,
+    task_get_for_checklist_create,
     task_get_for_member,
     task_get_for_write,
 )
@@ -467,6 +470,185 @@ def comment_delete(*, comment_id: uuid.UUID, user) -> None:
     data = {"comment_id": str(comment.pk), "task_id": str(comment.task_id)}
     comment.delete()
     counters_log(project=project, items=[("comment_deleted", data)], actor=user)
+
+
+# --- checklists --------------------------------------------------------------------------------------
+# Reading follows task reading, writing follows task editing (API.md). Each write is four statements on
+# PostgreSQL (DESIGN.md): the locking read (``tasks.selectors``: the task's row lock, the access check,
+# what ordering and the limits need), the row's write together with the task's counts
+# (``tasks.queries.checklist_write``), the counters row (the event's seq) and the event. On other
+# backends the ORM writes the row and the task in two statements.
+
+MAX_CHECKLISTS = 50
+MAX_ITEMS = 200
+
+
+def _rank_at(position: int | None, found) -> tuple[str, int]:
+    """The rank for ``position`` among the siblings ``found`` was annotated with, and the position it gets.
+
+    ``None`` (or a position past the end): after the last sibling.
+    """
+    count = found.others_count
+    if position is None or position >= count:
+        return ranks.after(found.last_rank), count
+    if position == 0:
+        return ranks.before(found.high_rank), 0
+    return ranks.between(found.low_rank, found.high_rank), position
+
+
+_UPDATED_FIELDS = {"checklist": ["title", "rank"], "item": ["checklist", "text", "done", "done_by", "done_at", "rank"]}
+
+
+def _task_write(task: Task, kind: str, action: str, params: dict, *, row, total: int = 0, done: int = 0) -> None:
+    """Write the checklist/item ``row`` (``action``: insert, update, delete) and move the task's counts by
+    ``total``/``done`` and its ``checklist_version`` on; ``task`` gets the new counts."""
+    if queries.available():
+        task.checklist_total, task.checklist_done = queries.checklist_write(
+            kind, action, {**params, "task_id": task.pk, "total": total, "done": done})
+        return
+    if action == "insert":
+        row.save(force_insert=True)
+    elif action == "update":
+        row.save(update_fields=_UPDATED_FIELDS[kind])
+    else:
+        row.delete()
+    # Increments in the database (the row is locked anyway), read back with RETURNING.
+    task.checklist_total = F("checklist_total") + Value(total)
+    task.checklist_done = F("checklist_done") + Value(done)
+    task.checklist_version = F("checklist_version") + Value(1)
+    task.save(update_fields=["checklist_total", "checklist_done", "checklist_version"])
+
+
+def _checklist_params(checklist: Checklist) -> dict:
+    return {"id": checklist.pk, "title": checklist.title, "rank": checklist.rank}
+
+
+def _item_params(item: ChecklistItem) -> dict:
+    return {"id": item.pk, "checklist_id": item.checklist_id, "text": item.text, "is_done": item.done,
+            "done_by_id": item.done_by_id, "done_at": item.done_at, "rank": item.rank}
+
+
+def _log_checklist(task: Task, event: str, data: dict, *, user) -> None:
+    counters_log(project=task.project, items=[(event, {**data, "task_id": str(task.pk),
+                                                       "checklist_counts": checklist_counts(task)})], actor=user)
+
+
+def _checklist_payload(checklist: Checklist) -> dict:
+    return {"checklist": ChecklistOut.model_validate(checklist).model_dump(mode="json")}
+
+
+def _item_payload(item: ChecklistItem) -> dict:
+    return {"item": ChecklistItemOut.model_validate(item).model_dump(mode="json"),
+            "checklist_id": str(item.checklist_id)}
+
+
+@write_transaction
+def checklist_create(*, task_id: uuid.UUID, user, title: str) -> Checklist:
+    """Append a checklist to the task. ``409`` when the task has ``MAX_CHECKLISTS`` already."""
+    task = task_get_for_checklist_create(task_id=task_id, user=user)
+    _check_editable(task, project=task.project)
+    if task.checklists_count >= MAX_CHECKLISTS:
+        raise Conflict(f"A task has at most {MAX_CHECKLISTS} checklists.", code="limit")
+    checklist = Checklist(task=task, title=title, rank=ranks.after(task.last_rank), created_at=timezone.now())
+    checklist.clean_fields(exclude=["task"])
+    checklist.position = task.checklists_count
+    _task_write(task, "checklist", "insert", {**_checklist_params(checklist), "task_id": task.pk,
+                                              "created_at": checklist.created_at}, row=checklist)
+    _log_checklist(task, "checklist_created", _checklist_payload(checklist), user=user)
+    return checklist
+
+
+@write_transaction
+def checklist_update(*, checklist_id: uuid.UUID, user, title: str | None = None,
+                     position: int | None = None) -> Checklist:
+    """Rename and/or move a checklist to ``position`` (0-based among the task's; past the end: last)."""
+    checklist = checklist_get_for_write(checklist_id=checklist_id, user=user, position=position)
+    task = checklist.task
+    _check_editable(checklist, project=task.project)
+    checklist.position = checklist.place
+    if title is not None:
+        checklist.title = title
+    if position is not None:
+        checklist.rank, checklist.position = _rank_at(position, checklist)
+    checklist.clean_fields(exclude=["task"])
+    _task_write(task, "checklist", "update", _checklist_params(checklist), row=checklist)
+    _log_checklist(task, "checklist_updated", _checklist_payload(checklist), user=user)
+    return checklist
+
+
+@write_transaction
+def checklist_delete(*, checklist_id: uuid.UUID, user) -> None:
+    """Delete a checklist with its items (in the database: ``DB_CASCADE``); the task's counts lose them."""
+    checklist = checklist_get_for_write(checklist_id=checklist_id, user=user, items=True)
+    task = checklist.task
+    _check_editable(checklist, project=task.project)
+    _task_write(task, "checklist", "delete", {"id": checklist.pk}, row=checklist, total=-checklist.items_count,
+                done=-checklist.items_done)
+    _log_checklist(task, "checklist_deleted", {"checklist_id": str(checklist_id)}, user=user)
+
+
+@write_transaction
+def checklist_item_create(*, checklist_id: uuid.UUID, user, text: str) -> ChecklistItem:
+    """Append an item. ``409`` when the checklist has ``MAX_ITEMS`` already."""
+    checklist = checklist_get_for_write(checklist_id=checklist_id, user=user, items=True)
+    task = checklist.task
+    _check_editable(checklist, project=task.project)
+    if checklist.items_count >= MAX_ITEMS:
+        raise Conflict(f"A checklist has at most {MAX_ITEMS} items.", code="limit")
+    item = ChecklistItem(checklist=checklist, text=text, rank=ranks.after(checklist.last_item_rank),
+                         created_at=timezone.now())
+    item.clean_fields(exclude=["checklist", "done_by"])
+    item.position = checklist.items_count
+    _task_write(task, "item", "insert", {**_item_params(item), "created_at": item.created_at}, row=item, total=1)
+    _log_checklist(task, "checklist_item_created", _item_payload(item), user=user)
+    return item
+
+
+@write_transaction
+def checklist_item_update(*, item_id: uuid.UUID, user, fields: dict) -> ChecklistItem:
+    """Edit, tick or untick (sets or clears ``done_by`` and ``done_at``), reorder, or move the item to
+    another checklist of the same task (``checklist_id``; at ``position``, else at its end).
+
+    ``409`` when the target checklist has ``MAX_ITEMS`` already.
+    """
+    target_id = fields.get("checklist_id")
+    position = fields.get("position")
+    item = item_get_for_write(item_id=item_id, user=user, checklist_id=target_id, position=position)
+    checklist = item.checklist
+    task = checklist.task
+    _check_editable(item, project=task.project)
+    item.position = item.place
+    done = 0
+    if fields.get("text") is not None:
+        item.text = fields["text"]
+    if fields.get("done") is not None and fields["done"] != item.done:
+        item.done = fields["done"]
+        item.done_by, item.done_at = (user, timezone.now()) if item.done else (None, None)
+        done = 1 if item.done else -1
+    if target_id is not None and target_id != item.checklist_id:
+        if not item.target_ok:
+            raise ValidationError("checklist_id is not a checklist of this task.",
+                                      extra={"loc": ["body", "payload", "checklist_id"]})
+        if item.others_count >= MAX_ITEMS:
+            raise Conflict(f"A checklist has at most {MAX_ITEMS} items.", code="limit")
+        item.checklist_id = target_id
+        item.rank, item.position = _rank_at(position, item)
+    elif position is not None:
+        item.rank, item.position = _rank_at(position, item)
+    item.clean_fields(exclude=["checklist", "done_by"])
+    _task_write(task, "item", "update", _item_params(item), row=item, done=done)
+    _log_checklist(task, "checklist_item_updated", _item_payload(item), user=user)
+    return item
+
+
+@write_transaction
+def checklist_item_delete(*, item_id: uuid.UUID, user) -> None:
+    item = item_get_for_write(item_id=item_id, user=user)
+    task = item.checklist.task
+    _check_editable(item, project=task.project)
+    _task_write(task, "item", "delete", {"id": item.pk}, row=item, total=-1, done=-int(item.done))
+    _log_checklist(task, "checklist_item_deleted", {"item_id": str(item_id), "checklist_id": str(item.checklist_id)},
+                   user=user)
 
 
 # --- membership changes that reach tasks --------------------------------------------------

@@ -132,7 +132,8 @@ def _domain_rows() -> dict[str, list[tuple]]:
 
     labels = ["accounts.User", "projects.Workspace", "projects.WorkspaceMember", "projects.Project",
               "projects.ProjectMember", "projects.Status", "projects.ProjectCounters", "tasks.Task",
-              "tasks.Comment", "realtime.Event", "projects.Invitation", "notifications.Notification",
+              "tasks.Comment", "tasks.Checklist", "tasks.ChecklistItem",
+              "realtime.Event", "projects.Invitation", "notifications.Notification",
               "notifications.NotificationCounter"]
     return {label: list(apps.get_model(label).objects.order_by("pk").values_list()) for label in labels}
 

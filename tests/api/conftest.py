@@ -32,7 +32,8 @@ API = "/api/v1"
 DOMAIN_MODELS = (
     "accounts.User", "projects.Workspace", "projects.WorkspaceMember", "projects.Project",
     "projects.ProjectMember", "projects.Status", "projects.ProjectCounters", "tasks.Task", "tasks.Comment",
-    "realtime.Event", "projects.Invitation", "notifications.Notification", "notifications.NotificationCounter",
+    "tasks.Checklist", "tasks.ChecklistItem", "realtime.Event",
+    "projects.Invitation", "notifications.Notification", "notifications.NotificationCounter",
 )
 
 _NO_BODY = object()
@@ -63,6 +64,10 @@ ENDPOINTS = (
     ("GET", "/me/tasks"),
     ("GET", "/tasks/{task_id}/comments"), ("POST", "/tasks/{task_id}/comments"),
     ("PATCH", "/comments/{comment_id}"), ("DELETE", "/comments/{comment_id}"),
+    ("GET", "/tasks/{task_id}/checklists"), ("POST", "/tasks/{task_id}/checklists"),
+    ("PATCH", "/checklists/{checklist_id}"), ("DELETE", "/checklists/{checklist_id}"),
+    ("POST", "/checklists/{checklist_id}/items"), ("PATCH", "/checklist-items/{item_id}"),
+    ("DELETE", "/checklist-items/{item_id}"), ("GET", "/tasks/{task_id}/activity"),
     ("POST", "/workspaces/{workspace_id}/invitations"), ("GET", "/workspaces/{workspace_id}/invitations"),
     ("GET", "/me/invitations"), ("POST", "/invitations/{invitation_id}/accept"),
     ("POST", "/invitations/{invitation_id}/decline"), ("DELETE", "/invitations/{invitation_id}"),

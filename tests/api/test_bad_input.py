@@ -38,7 +38,10 @@ def ids(owner, editor, editor_outside, viewer, workspace, project, statuses):
                                                     role="viewer")
     mine = project_services.invitation_create(workspace_id=workspace.pk, actor=owner, email="x@example.com",
                                               role="viewer")
+    checklist = task_services.checklist_create(task_id=task.pk, user=owner, title="Steps")
+    item = task_services.checklist_item_create(checklist_id=checklist.pk, user=owner, text="First")
     return {
+        "cl": checklist.pk, "ci": item.pk,
         "n": Notification.objects.get(user=owner, comment_id=mention.pk).pk, "inv": invitation.pk, "mine": mine.pk,
         "ws": workspace.pk, "p": project.pk, "t": task.pk, "at": archived_task.pk, "c": comment.pk,
         "review": statuses["review"].pk, "issue": statuses["issue"].pk, "done": statuses["done"].pk,
@@ -83,6 +86,10 @@ BODY_ENDPOINTS = [
     ("invite", "POST", "/workspaces/{ws}/invitations", {"email": "fresh@example.com", "role": "viewer"},
      {"email": ["fresh@example.com"], "role": "boss"}),
     ("notifications_read_all", "POST", "/notifications/read-all", {"up_to_seq": 1}, {"up_to_seq": "all"}),
+    ("checklist_create", "POST", "/tasks/{t}/checklists", {"title": "New"}, {"title": ["x"]}),
+    ("checklist_update", "PATCH", "/checklists/{cl}", {"title": "New", "position": 0}, {"position": "first"}),
+    ("checklist_item_create", "POST", "/checklists/{cl}/items", {"text": "New"}, {"text": 5}),
+    ("checklist_item_update", "PATCH", "/checklist-items/{ci}", {"done": True}, {"done": "yes", "position": -1}),
 ]
 
 # Writes that take no body (the path names everything).
@@ -107,6 +114,8 @@ BODYLESS_ENDPOINTS = [
     ("notification_read", "POST", "/notifications/{n}/read"),
     ("notification_unread", "POST", "/notifications/{n}/unread"),
     ("notification_delete", "DELETE", "/notifications/{n}"),
+    ("checklist_delete", "DELETE", "/checklists/{cl}"),
+    ("checklist_item_delete", "DELETE", "/checklist-items/{ci}"),
 ]
 
 PUBLIC_WRITES = {"register", "token"}

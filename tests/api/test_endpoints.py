@@ -32,8 +32,8 @@ PROJECT_KEYS = {"id", "workspace_id", "key", "name", "description", "due_date", 
 COUNT_KEYS = {"total", "todo", "active", "review", "issue", "done"}
 STATUS_KEYS = {"id", "project_id", "name", "group", "position"}
 TASK_KEYS = {"id", "key", "project_id", "title", "description", "status", "assignee", "reporter", "priority", "type",
-             "story_points", "due_date", "parent_id", "rank", "version", "created_at", "updated_at", "completed_at",
-             "archived_at"}
+             "story_points", "due_date", "parent_id", "rank", "version", "checklist", "created_at", "updated_at",
+             "completed_at", "archived_at"}
 COMMENT_KEYS = {"id", "task_id", "author", "body", "mentions", "created_at", "updated_at"}
 EVENT_KEYS = {"type", "project_id", "workspace_id", "seq", "ts", "actor_id", "request_id", "data"}
 ZERO = dict.fromkeys(COUNT_KEYS, 0)

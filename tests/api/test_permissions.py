@@ -44,6 +44,9 @@ def world(owner, editor, editor_outside, viewer, outsider, workspace, project, s
     archived_task = factories.task(project, owner, title="Archived")
     task_services.task_archive(task_id=archived_task.pk, user=owner)
     comment = task_services.comment_create(task_id=task.pk, user=owner, body="By the owner")
+    checklist = task_services.checklist_create(task_id=task.pk, user=owner, title="Steps")
+    item = task_services.checklist_item_create(checklist_id=checklist.pk, user=owner, text="First")
+    other_checklist = task_services.checklist_create(task_id=task.pk, user=owner, title="Other")
     archived = factories.project(workspace, owner, key="ARC", members=[editor])
     project_services.project_archive(project_id=archived.pk, user=owner)
     # The viewer mentions the owner (the owner's notification); the owner invites the outsider.
@@ -54,7 +57,8 @@ def world(owner, editor, editor_outside, viewer, outsider, workspace, project, s
              "outsider": outsider, "anonymous": None}
     ids = {
         "ws": workspace.pk, "p": project.pk, "arc": archived.pk, "t": task.pk, "at": archived_task.pk,
-        "c": comment.pk, "todo": statuses["todo"].pk, "review": statuses["review"].pk,
+        "c": comment.pk, "cl": checklist.pk, "ci": item.pk, "cl2": other_checklist.pk,
+        "todo": statuses["todo"].pk, "review": statuses["review"].pk,
         "issue": statuses["issue"].pk, "done": statuses["done"].pk, "viewer": viewer.pk, "member2": member2.pk,
         "editor_outside": editor_outside.pk, "newcomer_email": newcomer.email,
         "n": Notification.objects.get(user=owner, comment_id=mention.pk).pk, "inv": invitation.pk,
@@ -134,6 +138,20 @@ MATRIX = [
     row("comment_create", "POST", "/tasks/{t}/comments", {"body": "Me too"}, 201, 201, 201, 201, 404),
     row("comment_update", "PATCH", "/comments/{c}", {"body": "Edited"}, 200, 403, 403, 403, 404),
     row("comment_delete", "DELETE", "/comments/{c}", None, 204, 403, 403, 403, 404),
+    row("task_activity", "GET", "/tasks/{t}/activity", None, 200, 200, 200, 200, 404),
+    row("archived_task_activity", "GET", "/tasks/{at}/activity", None, 200, 200, 200, 200, 404),
+    # checklists: reading follows task reading, writing follows task editing
+    row("checklist_list", "GET", "/tasks/{t}/checklists", None, 200, 200, 200, 200, 404),
+    row("checklist_list_archived_task", "GET", "/tasks/{at}/checklists", None, 200, 200, 200, 200, 404),
+    row("checklist_create", "POST", "/tasks/{t}/checklists", {"title": "New"}, 201, 201, 403, 403, 404),
+    row("checklist_update", "PATCH", "/checklists/{cl}", {"title": "Renamed", "position": 1},
+        200, 200, 403, 403, 404),
+    row("checklist_delete", "DELETE", "/checklists/{cl}", None, 204, 204, 403, 403, 404),
+    row("checklist_item_create", "POST", "/checklists/{cl}/items", {"text": "More"}, 201, 201, 403, 403, 404),
+    row("checklist_item_tick", "PATCH", "/checklist-items/{ci}", {"done": True}, 200, 200, 403, 403, 404),
+    row("checklist_item_move", "PATCH", "/checklist-items/{ci}", {"checklist_id": "{cl2}", "position": 0},
+        200, 200, 403, 403, 404),
+    row("checklist_item_delete", "DELETE", "/checklist-items/{ci}", None, 204, 204, 403, 403, 404),
     # invitations: owners invite any role, editors viewers and editors; the invitee (here the outsider) answers;
     # the inviter or an owner cancels; anyone else gets 404
     row("invite_viewer", "POST", "/workspaces/{ws}/invitations", {"email": "fresh@example.com", "role": "viewer"},

@@ -34,7 +34,7 @@ from realtime.events import build
 from realtime.models import Event
 from tasks import ranks
 from tasks import services as task_services
-from tasks.models import Comment, Task
+from tasks.models import Checklist, ChecklistItem, Comment, Task
 from tests import factories
 from tests.api.conftest import Caller, run_commit_hooks, token_for
 
@@ -56,6 +56,9 @@ class World:
     notification: object  # one of the owner's notifications
     invitation_to_me: object  # an invitation of another workspace, addressed to the owner
     invitation_by_me: object  # a pending invitation the owner sent
+    checklist: object  # the task's first checklist, with ``size`` items (at most 190)
+    item: object  # its first item
+    other_checklist: object  # the task's last checklist (``size`` of them, at most 45)
 
 
 def _fill(world_owner, workspace, project, statuses, task, size: int) -> None:
@@ -81,7 +84,8 @@ def _fill(world_owner, workspace, project, statuses, task, size: int) -> None:
     Comment.objects.bulk_create(Comment(task=task, author=people[i], body=f"c{i}", created_at=now, updated_at=now)
                                 for i in range(size))
     events = build(workspace_id=workspace.pk, project_id=project.pk, first_seq=counters.last_seq + 1,
-                   items=[("task_updated", {"n": i}) for i in range(size)], actor_id=world_owner.pk)
+                   items=[("task_updated", {"task_id": str(task.pk), "n": i}) for i in range(size)],
+                   actor_id=world_owner.pk)
     Event.objects.bulk_create(events)
     counts = {group: counters.counts()[group] for group in ("todo", "active", "review", "issue", "done")}
     for i in range(size):
@@ -123,12 +127,36 @@ def world(request, client, owner, editor, editor_outside, workspace, project, st
     invitation_by_me = project_services.invitation_create(workspace_id=workspace.pk, actor=owner,
                                                           email="someone@example.com", role="viewer")
     _fill(owner, workspace, project, statuses, task, size)
+    checklist, item, other_checklist = _fill_checklists(task, owner, size)
     run_commit_hooks()
     caller = Caller(client, token_for(owner), owner)
     assert caller.get("/auth/me").status == 200  # the token's cache entry
     assert caller.get(f"/projects/{project.pk}").status == 200  # the counts cache
     return World(caller, owner, workspace, project, statuses, task, comment, editor_outside,
-                 Notification.objects.get(user=owner, comment_id=mention.pk), invitation_to_me, invitation_by_me)
+                 Notification.objects.get(user=owner, comment_id=mention.pk), invitation_to_me, invitation_by_me,
+                 checklist, item, other_checklist)
+
+
+def _fill_checklists(task, owner, size: int):
+    """The task's checklists (``size``, at most 45) and its first checklist's items (``size``, at most 190, every
+    other one ticked), through the services for the first ones, in bulk for the rest."""
+    first = task_services.checklist_create(task_id=task.pk, user=owner, title="First")
+    item = task_services.checklist_item_create(checklist_id=first.pk, user=owner, text="item 0")
+    rank, rows = item.rank, []
+    for i in range(1, min(size, 190)):
+        rank = ranks.after(rank)
+        ticked = i % 2 == 0
+        rows.append(ChecklistItem(checklist=first, text=f"item {i}", rank=rank, done=ticked,
+                                  done_by=owner if ticked else None, done_at=timezone.now() if ticked else None))
+    ChecklistItem.objects.bulk_create(rows)
+    rank, lists = first.rank, []
+    for i in range(1, min(size, 45)):
+        rank = ranks.after(rank)
+        lists.append(Checklist(task=task, title=f"list {i}", rank=rank))
+    Checklist.objects.bulk_create(lists)
+    Task.objects.filter(pk=task.pk).update(checklist_total=min(size, 190),
+                                           checklist_done=sum(1 for row in rows if row.done))
+    return first, item, lists[-1]
 
 
 # --- the cases ---------------------------------------------------------------------------------------------
@@ -234,6 +262,19 @@ CASES = {
     "comment_delete": lambda w: ("DELETE", f"/comments/{w.comment.pk}", None, 204),
     "comment_create_mentioning": lambda w: ("POST", f"/tasks/{w.task.pk}/comments",
                                             {"body": f"<@{w.spare.pk}> and <@{w.owner.pk}>, have a look"}, 201),
+    "task_activity": lambda w: ("GET", f"/tasks/{w.task.pk}/activity?limit=200", None, 200),
+    # checklists
+    "checklist_list": lambda w: ("GET", f"/tasks/{w.task.pk}/checklists", None, 200),
+    "checklist_create": lambda w: ("POST", f"/tasks/{w.task.pk}/checklists", {"title": "New"}, 201),
+    "checklist_update": lambda w: ("PATCH", f"/checklists/{w.checklist.pk}", {"title": "Renamed", "position": 2},
+                                   200),
+    "checklist_delete": lambda w: ("DELETE", f"/checklists/{w.checklist.pk}", None, 204),
+    "checklist_item_create": lambda w: ("POST", f"/checklists/{w.checklist.pk}/items", {"text": "New"}, 201),
+    "checklist_item_update": lambda w: ("PATCH", f"/checklist-items/{w.item.pk}", {"done": True}, 200),
+    "checklist_item_update_move": lambda w: ("PATCH", f"/checklist-items/{w.item.pk}",
+                                             {"checklist_id": str(w.other_checklist.pk), "position": 0}, 200),
+    "checklist_item_update_reorder": lambda w: ("PATCH", f"/checklist-items/{w.item.pk}", {"position": 3}, 200),
+    "checklist_item_delete": lambda w: ("DELETE", f"/checklist-items/{w.item.pk}", None, 204),
     # invitations
     "invitation_create": lambda w: ("POST", f"/workspaces/{w.workspace.pk}/invitations",
                                     {"email": "new-person@example.com", "role": "editor"}, 201),
@@ -361,6 +402,21 @@ EXPECTED: dict[str, int | dict] = {
     # RETURNING, INSERT the event
     "comment_update": 4,
     "comment_delete": 4,
+    "task_activity": 2,  # access to the task, SELECT the page of its events (the log's per-task index)
+    # access to the task, SELECT its checklists, SELECT their items with who ticked them
+    "checklist_list": 3,
+    # SELECT the task FOR NO KEY UPDATE (+ roles, the checklists' count and last rank; or the checklist or item
+    # with its task locked, the roles and the ranks around the new place), the row's write and the task's counts
+    # in one statement (tasks.queries; SQLite: the row, then UPDATE the task RETURNING the counts), UPDATE counters
+    # RETURNING, INSERT the event
+    "checklist_create": {"postgresql": 4, "sqlite": 5},
+    "checklist_update": {"postgresql": 4, "sqlite": 5},
+    "checklist_delete": {"postgresql": 4, "sqlite": 5},  # the items go in the database (DB_CASCADE)
+    "checklist_item_create": {"postgresql": 4, "sqlite": 5},
+    "checklist_item_update": {"postgresql": 4, "sqlite": 5},
+    "checklist_item_update_move": {"postgresql": 4, "sqlite": 5},
+    "checklist_item_update_reorder": {"postgresql": 4, "sqlite": 5},
+    "checklist_item_delete": {"postgresql": 4, "sqlite": 5},
     # SELECT the workspace FOR NO KEY UPDATE, SELECT the user by email (none), UPDATE expired pending invitations
     # of the address, INSERT the invitation
     "invitation_create": 4,

@@ -223,3 +223,25 @@ def test_notification_admin_reads_and_deletes_through_the_service(admin_client, 
     assert response.status_code == 302
     assert not Notification.objects.filter(pk=assigned[1].pk).exists()
     assert NotificationCounter.objects.get(user=editor).unread == unread - 2
+
+
+def test_task_change_form_shows_its_checklists_read_only(admin_client, staff_owner, project, owner):
+    from tasks import services as task_services
+
+    task = factories.task(project, owner, title="With a list")
+    checklist = task_services.checklist_create(task_id=task.pk, user=owner, title="Steps")
+    item = task_services.checklist_item_create(checklist_id=checklist.pk, user=owner, text="Write it")
+    task_services.checklist_item_update(item_id=item.pk, user=owner, fields={"done": True})
+    task_services.checklist_item_create(checklist_id=checklist.pk, user=owner, text="Ship it")
+    page = admin_client.get(reverse("admin:tasks_task_change", args=[task.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "<strong>Steps</strong>" in body and "[x] Write it<br>[\u00a0] Ship it" in body and "1/2" in body
+    # Saving the task's fields leaves its checklists alone (the inline is read only).
+    response = admin_client.post(reverse("admin:tasks_task_change", args=[task.pk]), {
+        "title": "Renamed", "description": "", "priority": "medium", "type": "task", "story_points": "",
+        "due_date": "", "_save": "Save",
+    })
+    assert response.status_code == 302
+    stored = Task.objects.get(pk=task.pk)
+    assert (stored.title, stored.checklist_total, stored.checklist_done) == ("Renamed", 2, 1)

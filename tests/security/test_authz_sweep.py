@@ -160,6 +160,7 @@ class Case:
 DEFAULT_PATH_KEYS = {
     "workspace_id": "workspace", "project_id": "project", "task_id": "task", "comment_id": "comment",
     "status_id": "review_status", "notification_id": "notification", "invitation_id": "invitation",
+    "checklist_id": "checklist", "item_id": "checklist_item",
 }
 
 TASK_FIELDS = {"status_id": Ref("review_status"), "assignee_id": Ref("bystander")}
@@ -262,6 +263,21 @@ RULES: dict[tuple[str, str], list[Case]] = {
         Case("owners_comment", see(OWNER)),
         Case("viewers_comment", see({"viewer"}), ids={"comment_id": "viewer_comment"}),
     ],
+    ("GET", "/tasks/{task_id}/activity"): [
+        Case("activity", see()), Case("activity_archived", see(), ids={"task_id": "archived_task"})],
+    # checklists: reading follows task reading, writing follows task editing
+    ("GET", "/tasks/{task_id}/checklists"): [
+        Case("list", see()), Case("list_archived", see(), ids={"task_id": "archived_task"})],
+    ("POST", "/tasks/{task_id}/checklists"): [Case("create", see(PROJECT_MEMBERS), body={"title": "New"})],
+    ("PATCH", "/checklists/{checklist_id}"): [
+        Case("update", see(PROJECT_MEMBERS), body={"title": "Renamed", "position": 1})],
+    ("DELETE", "/checklists/{checklist_id}"): [Case("delete", see(PROJECT_MEMBERS))],
+    ("POST", "/checklists/{checklist_id}/items"): [Case("create", see(PROJECT_MEMBERS), body={"text": "More"})],
+    ("PATCH", "/checklist-items/{item_id}"): [
+        Case("tick", see(PROJECT_MEMBERS), body={"done": True, "text": "Ticked"}),
+        Case("move", see(PROJECT_MEMBERS), body={"checklist_id": Ref("other_checklist"), "position": 0}),
+    ],
+    ("DELETE", "/checklist-items/{item_id}"): [Case("delete", see(PROJECT_MEMBERS))],
     # invitations: owners invite any role, editors viewers and editors; only the invitee answers; the inviter or an
     # owner cancels; "Anyone else gets 404"
     ("POST", "/workspaces/{workspace_id}/invitations"): [
@@ -454,6 +470,9 @@ def build_world(tag: str, workspace, project, owner, people: dict) -> World:
     viewer_comment = task_services.comment_create(task_id=task.pk, user=people["viewer"],
                                                   body=f"By the viewer, for <@{owner.pk}>")
     notification = Notification.objects.get(user=owner, comment_id=viewer_comment.pk)
+    checklist = task_services.checklist_create(task_id=task.pk, user=owner, title="Steps")
+    checklist_item = task_services.checklist_item_create(checklist_id=checklist.pk, user=owner, text="First")
+    other_checklist = task_services.checklist_create(task_id=task.pk, user=owner, title="Other")
     invitation = project_services.invitation_create(workspace_id=workspace.pk, actor=owner,
                                                     email=f"invitee-{tag}@example.com", role="editor")
     things = {
@@ -461,11 +480,14 @@ def build_world(tag: str, workspace, project, owner, people: dict) -> World:
         "review_task": review_task, "archived_task": archived_task, "comment": comment,
         "viewer_comment": viewer_comment, "todo_status": statuses["todo"], "review_status": statuses["review"],
         "issue_status": statuses["issue"], "bystander": bystander, "candidate": candidate,
-        "notification": notification, "invitation": invitation,
+        "notification": notification, "invitation": invitation, "checklist": checklist,
+        "checklist_item": checklist_item, "other_checklist": other_checklist,
     }
     ids = {str(workspace.pk)}
     for model, lookup in (("projects.Project", "workspace"), ("projects.Status", "project__workspace"),
-                          ("tasks.Task", "project__workspace"), ("tasks.Comment", "task__project__workspace")):
+                          ("tasks.Task", "project__workspace"), ("tasks.Comment", "task__project__workspace"),
+                          ("tasks.Checklist", "task__project__workspace"),
+                          ("tasks.ChecklistItem", "checklist__task__project__workspace")):
         rows = apps.get_model(model).objects.filter(**{lookup: workspace})
         ids |= {str(pk) for pk in rows.values_list("pk", flat=True)}
     ids |= {str(pk) for pk in WorkspaceMember.objects.filter(workspace=workspace).values_list("user_id", flat=True)}

@@ -209,3 +209,51 @@ def test_comment_pages_equal_the_orm(project, owner, editor, board):
             [CommentOut.model_validate(c).model_dump(mode="json") for c in orm_items]
         seen += len(orm_items)
     assert seen == 9
+
+
+# --- checklist writes ---------------------------------------------------------------------------------
+
+
+def _checklist_script(task, user) -> None:
+    """Every kind of checklist write, on ``task``: the six statements of ``tasks.queries.CHECKLIST_WRITES``."""
+    first = task_services.checklist_create(task_id=task.pk, user=user, title="first")
+    second = task_services.checklist_create(task_id=task.pk, user=user, title="second")
+    items = [task_services.checklist_item_create(checklist_id=first.pk, user=user, text=t) for t in "abcd"]
+    task_services.checklist_item_update(item_id=items[0].pk, user=user, fields={"done": True})
+    task_services.checklist_item_update(item_id=items[1].pk, user=user, fields={"done": True, "text": "B"})
+    task_services.checklist_item_update(item_id=items[2].pk, user=user,
+                                        fields={"checklist_id": second.pk, "position": 0})
+    task_services.checklist_item_update(item_id=items[3].pk, user=user, fields={"position": 0})
+    task_services.checklist_update(checklist_id=second.pk, user=user, title="Second", position=0)
+    task_services.checklist_item_delete(item_id=items[1].pk, user=user)
+    third = task_services.checklist_create(task_id=task.pk, user=user, title="third")
+    task_services.checklist_item_create(checklist_id=third.pk, user=user, text="x")
+    done = task_services.checklist_item_create(checklist_id=third.pk, user=user, text="y")
+    task_services.checklist_item_update(item_id=done.pk, user=user, fields={"done": True})
+    task_services.checklist_delete(checklist_id=third.pk, user=user)
+
+
+def _checklist_state(task) -> dict:
+    from tasks.models import Checklist, ChecklistItem
+
+    fresh = Task.objects.get(pk=task.pk)
+    items = ChecklistItem.objects.filter(checklist__task=task).order_by("checklist__rank", "rank")
+    return {
+        "task": (fresh.checklist_total, fresh.checklist_done, fresh.checklist_version),
+        "checklists": list(Checklist.objects.filter(task=task).order_by("rank").values_list("title", "rank")),
+        "items": [(i.checklist.title, i.text, i.done, i.done_by_id, i.done_at is None, i.rank)
+                  for i in items.select_related("checklist")],
+    }
+
+
+def test_checklist_writes_match_their_orm_references(project, owner, monkeypatch):
+    literal_task = factories.task(project, owner, title="literal")
+    orm_task = factories.task(project, owner, title="orm")
+    _checklist_script(literal_task, owner)
+    with monkeypatch.context() as patched:
+        patched.setattr(queries, "available", lambda: False)  # the ORM path, as on SQLite
+        _checklist_script(orm_task, owner)
+    literal, orm = _checklist_state(literal_task), _checklist_state(orm_task)
+    assert literal == orm
+    assert literal["task"] == (3, 1, 17)  # 3 items, 1 ticked; 17 writes
+    assert [title for title, _ in literal["checklists"]] == ["Second", "first"]

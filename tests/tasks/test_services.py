@@ -21,8 +21,8 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 TASK_KEYS = {"id", "key", "project_id", "title", "description", "status", "assignee", "reporter", "priority",
-             "type", "story_points", "due_date", "parent_id", "rank", "version", "created_at", "updated_at",
-             "completed_at", "archived_at"}
+             "type", "story_points", "due_date", "parent_id", "rank", "version", "checklist", "created_at",
+             "updated_at", "completed_at", "archived_at"}
 COMMENT_KEYS = {"id", "task_id", "author", "body", "mentions", "created_at", "updated_at"}
 
 
