@@ -93,7 +93,10 @@ def test_make_prod_serves_everything_on_one_port_and_stops_on_ctrl_c(project, ow
         assert [f["type"] for f in frames] == ["task_created"]
         assert frames[0]["data"]["task"]["key"] == created.body["key"]
 
-        # The admin and the docs on the same port; the docs' static files straight from nginx.
+        # The board at the root (its login page for a browser without a session), the admin and the
+        # docs on the same port; the docs' static files straight from nginx.
+        board = fetch_text(prod, "/")  # (urllib follows the redirect to the login page)
+        assert board.status == 200 and "csrfmiddlewaretoken" in board.body, board.status
         admin = fetch_text(prod, "/admin/login/")
         assert admin.status == 200 and "csrfmiddlewaretoken" in admin.body
         docs = fetch_text(prod, "/api/v1/docs")
