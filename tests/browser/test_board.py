@@ -481,3 +481,39 @@ def test_the_board_at_laptop_and_phone_width(site, people, two, tmp_path, label,
     page.screenshot(path=str(tmp_path / f"panel-{label}.png"))
     assert shot.stat().st_size > 10_000
     print(f"screenshots: {tmp_path}")
+
+
+def test_a_ticks_a_checklist_item_and_b_sees_the_new_count_and_the_activity(site, people, two):
+    project = new_project(people)
+    owner = people["a"].api
+    task = owner("POST", f"/projects/{project['id']}/tasks", {"title": "Prepare the release"})
+    checklist = owner("POST", f"/tasks/{task['id']}/checklists", {"title": "Steps"})
+    for text in ("Changelog", "Tag", "Announce"):
+        owner("POST", f"/checklists/{checklist['id']}/items", {"text": text})
+    a, b = two("a"), two("b")
+    open_board(b, site, project["id"])
+    expect(card(b, "Prepare the release").locator(".checklist-count")).to_have_text("☑ 0/3")
+
+    a.goto(f"{site.base}/p/{project['id']}/t/{task['id']}/")
+    items = a.locator(".checklist-items li")
+    expect(items).to_have_count(3)
+    items.nth(1).locator("input[type=checkbox]").check()
+    expect(card(b, "Prepare the release").locator(".checklist-count")).to_have_text("☑ 1/3", timeout=LIVE)
+    expect(card(a, "Prepare the release").locator(".checklist-count")).to_have_text("☑ 1/3", timeout=LIVE)
+    item = owner("GET", f"/tasks/{task['id']}/checklists")["items"][0]["items"][1]
+    assert item["done"] is True and item["done_by"]["id"] == people["a"].id
+
+    # A new item from the panel; B's card counts it, and B's panel lists it with the activity.
+    a.locator(".checklist .inline-add input").fill("Close the milestone")
+    a.locator(".checklist .inline-add button").click()
+    expect(card(b, "Prepare the release").locator(".checklist-count")).to_have_text("☑ 1/4", timeout=LIVE)
+    card(b, "Prepare the release").click()
+    expect(b.locator(".checklist-items li")).to_have_count(4)
+    expect(b.locator(".checklist-items li.done")).to_have_text(["Tag"])
+    expect(b.locator(".activity-list li").first).to_contain_text("added a checklist item")
+    expect(b.locator(".activity-list")).to_contain_text("created this task")
+    # A's tick, seen live in B's open panel.
+    a.locator(".checklist-items li").nth(0).locator("input[type=checkbox]").check()
+    expect(b.locator(".checklist-items li.done")).to_have_text(["Changelog", "Tag"], timeout=LIVE)
+    expect(b.locator(".activity-list li").first).to_contain_text("updated a checklist item", timeout=LIVE)
+

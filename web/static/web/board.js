@@ -53,6 +53,7 @@ export class BoardView {
       onGone: () => this.onNotFound(),
       onPresence: (users) => this.setPresence(users),
     });
+    this.live.setPresence(this.projectId, null, "viewing");
     return true;
   }
 

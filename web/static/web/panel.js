@@ -385,6 +385,9 @@ export class CardPanel {
     const el = this.checklistsEl;
     el.hidden = false;
     const ro = !this.canEdit;
+    // A live re-render must not lose what someone is typing into an "add" box.
+    const typed = new Map([...el.querySelectorAll(".inline-add input")].map((i) => [i.dataset.for, i.value]));
+    const focused = el.contains(document.activeElement) ? document.activeElement.dataset.for : null;
     clear(el).append(h("h3", {}, "Checklists"));
     for (const list of this.checklists) {
       const done = list.items.filter((i) => i.done).length;
@@ -401,27 +404,33 @@ export class CardPanel {
         });
         return h("li", { class: item.done ? "done" : "", dataset: { id: item.id } }, h("label", {}, box, " ", item.text));
       }));
-      const add = ro ? null : this.inlineAdd("Add an item", (text) => api.addChecklistItem(list.id, text));
+      const add = ro ? null : this.inlineAdd("Add an item", list.id, (text) => api.addChecklistItem(list.id, text));
       el.append(h("div", { class: "checklist", dataset: { id: list.id } },
         h("div", { class: "checklist-head" }, h("strong", {}, list.title), h("span", { class: "muted" }, `${done}/${list.items.length}`)),
         h("progress", { max: String(list.items.length || 1), value: String(done) }),
         items, add));
     }
-    if (!ro) el.append(this.inlineAdd("New checklist", (title) => api.addChecklist(this.taskId, title)));
+    if (!ro) el.append(this.inlineAdd("New checklist", "new", (title) => api.addChecklist(this.taskId, title)));
+    for (const input of el.querySelectorAll(".inline-add input")) {
+      input.value = typed.get(input.dataset.for) || "";
+      if (input.dataset.for === focused) input.focus();
+    }
   }
 
-  inlineAdd(placeholder, create) {
-    const input = h("input", { type: "text", placeholder, "aria-label": placeholder, maxlength: "255" });
+  inlineAdd(placeholder, key, create) {
+    const input = h("input", { type: "text", placeholder, "aria-label": placeholder, maxlength: "255", dataset: { for: key } });
     const form = h("form", { class: "inline-add" }, input, h("button", { type: "submit", class: "small" }, "Add"));
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const text = input.value.trim();
       if (!text) return;
+      input.value = ""; // now, not after the answer: a live re-render may come first
       try {
         await create(text);
-        input.value = "";
         this.scheduleChecklists();
       } catch (error) {
+        const current = this.checklistsEl.querySelector(`.inline-add input[data-for="${input.dataset.for}"]`);
+        if (current && !current.value) current.value = text;
         toast(`Not added: ${error.message}`, "error");
       }
     });
