@@ -206,11 +206,15 @@ async def _users(spec: dict) -> list:
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def user(index: int):
+            sent = 0
             while time.monotonic() < deadline:
                 if spec["kind"] == "seed":
                     name, (method, path, body) = _seed_request(spec["seed"], rng)
                 else:
                     name, method, path, body = spec["name"], spec["method"], spec["path"], spec.get("body")
+                if spec.get("toggle_done"):  # a tick, then an untick: every request changes the counts
+                    body = {"done": (index + sent) % 2 == 0}
+                sent += 1
                 try:
                     status, elapsed, queries, _, _ = await _request(session, spec["base"], spec["token"], method,
                                                                     path, body)
@@ -455,6 +459,157 @@ def scenario_board(args, seed, server, results):
         rows += [r for r in summarise(records, wall) if r["endpoint"] != "ALL"]
     print_table("Board load, 1 client, 50 cards per column", rows, server.name)
     results.append({"scenario": "board", "server": server.name, "rows": rows})
+
+
+def scenario_checklist(args, seed, server, results):
+    """Ticking a checklist item (and unticking it) beside a PATCH of the same task, at 1 and 16 clients.
+
+    Both lock the task's row and log an event with the project's next seq; the tick also moves the
+    task's ``checklist {total, done}`` in the statement that writes the item.
+    """
+    for clients in (1, 16):
+        rows, usage = [], {}
+        for name, extra in (
+            ("checklist tick", {"path": f"/api/v1/checklist-items/{seed['checklist_item_id']}", "toggle_done": True}),
+            ("task PATCH", {"path": f"/api/v1/tasks/{seed['task_id']}", "body": {"description": "bench"}}),
+        ):
+            spec = {"kind": "fixed", "name": name, "method": "PATCH", "base": server.url, "token": seed["token"],
+                    "duration": args.short_duration, **extra}
+            specs = [dict(spec, users=n, worker=i) for i, n in enumerate(split(clients, args.client_procs))]
+            meter = CpuMeter(server)
+            meter.start()
+            records, wall, client_cpu = drive(specs)
+            usage[name] = meter.stop(len(records), wall, client_cpu)
+            rows += [r for r in summarise(records, wall) if r["endpoint"] != "ALL"]
+        by = {r["endpoint"]: r for r in rows}
+        note = (f"{server.name}; tick p50 {by['checklist tick']['p50'] / by['task PATCH']['p50']:.2f}x the PATCH's, "
+                f"throughput {by['checklist tick']['rps'] / by['task PATCH']['rps']:.2f}x")
+        print_table(f"Checklist tick beside a task PATCH, {clients} client(s), one task", rows, note)
+        for name, cpu in usage.items():
+            print(cpu_line(name, cpu))
+        results.append({"scenario": f"checklist-c{clients}", "server": server.name, "rows": rows})
+
+
+def _ws_frame(text: str) -> bytes:
+    """A masked text frame, as a client sends it (RFC 6455)."""
+    import secrets
+
+    payload = text.encode()
+    mask = secrets.token_bytes(4)
+    length = bytes([0x80 | len(payload)]) if len(payload) < 126 else bytes([0x80 | 126]) + len(payload).to_bytes(2)
+    return bytes([0x81]) + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _presence_crowd(spec: dict, ready, stop, out) -> None:
+    """``n`` sockets subscribed to the project; with ``traffic``, each announces itself every
+    ``heartbeat`` seconds (staggered) and ``typists`` of them send a frame a second, alternating
+    ``typing`` and ``editing`` on the task (each one a change of the set). One more socket, an
+    ordinary client, counts the presence frames that reach it."""
+    os.nice(19)
+
+    async def main():
+        import urllib.request
+
+        import websockets
+
+        async def ticket():
+            request = urllib.request.Request(spec["http"] + "/api/v1/realtime/ticket", method="POST",
+                                             headers={"Authorization": f"Bearer {spec['token']}"})
+            return await asyncio.to_thread(lambda: json.loads(urllib.request.urlopen(request).read())["ticket"])
+
+        subscribe = json.dumps({"type": "subscribe", "project_id": spec["project_id"], "since": None})
+        drains = [await _raw_subscriber(spec, await ticket(), subscribe) for _ in range(spec["n"])]
+        await asyncio.wait_for(asyncio.gather(*(_await_subscribed(reader) for reader, _ in drains)), 300)
+        observer = await websockets.connect(f"{spec['ws']}/ws/?ticket={await ticket()}", origin=spec["http"],
+                                            max_queue=None, open_timeout=30)
+        await observer.send(subscribe)
+        while json.loads(await observer.recv())["type"] != "subscribed":
+            pass
+        frames: list[float] = []
+        sent = [0]
+
+        async def watch():
+            async for raw in observer:
+                if json.loads(raw)["type"] == "presence":
+                    frames.append(time.monotonic())
+
+        async def member(index: int, writer):
+            typist = index < spec["typists"]
+            await asyncio.sleep(spec["heartbeat"] * index / spec["n"])  # staggered, as browsers would be
+            beat = 0
+            while True:
+                if typist:
+                    state, task_id, pause = ("typing", "editing")[beat % 2], spec["task_id"], 1.0
+                else:
+                    state, task_id, pause = "viewing", None, spec["heartbeat"]
+                writer.write(_ws_frame(json.dumps({"type": "presence", "project_id": spec["project_id"],
+                                                   "task_id": task_id, "state": state})))
+                sent[0] += 1
+                beat += 1
+                await asyncio.sleep(pause)
+
+        tasks = [asyncio.create_task(watch())] + [asyncio.create_task(_discard(reader)) for reader, _ in drains]
+        if spec["traffic"]:
+            tasks += [asyncio.create_task(member(i, writer)) for i, (_, writer) in enumerate(drains)]
+            await asyncio.sleep(spec["heartbeat"])  # every socket has announced once before the writes start
+        started = time.monotonic()
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        ended = time.monotonic()
+        for task in tasks:
+            task.cancel()
+        during = [t for t in frames if started <= t <= ended]
+        per_second: dict[int, int] = {}
+        for t in during:
+            per_second[int(t - started)] = per_second.get(int(t - started), 0) + 1
+        out.put({"seconds": ended - started, "frames": len(during), "sent": sent[0],
+                 "max_per_second": max(per_second.values(), default=0)})
+        await observer.close()
+        for _, writer in drains:
+            writer.close()
+
+    asyncio.run(main())
+
+
+def scenario_presence(args, seed, http, ws_server, results):
+    """Task creation with 200 subscribed sockets on the project, with and without their presence traffic."""
+    rows = []
+    for traffic in (False, True, False, True):  # interleaved: the machine's speed drifts
+        ready, stop, out = mp.Event(), mp.Event(), mp.Queue()
+        spec = {"n": args.presence_sockets, "typists": args.presence_typists, "heartbeat": 30.0, "traffic": traffic,
+                "http": ws_server.url, "ws": ws_server.url.replace("http", "ws"), "token": seed["token"],
+                "project_id": seed["project_id"], "task_id": seed["task_id"]}
+        crowd = mp.Process(target=_presence_crowd, args=(spec, ready, stop, out))
+        crowd.start()
+        if not ready.wait(600):
+            raise SystemExit("the presence sockets did not open")
+        try:
+            writes = asyncio.run(_timed_writes(http.url, seed["token"], [seed["project_id"]],
+                                               args.presence_writes, args.socket_rate))
+        finally:
+            stop.set()
+        seen = out.get(timeout=120)
+        crowd.join(timeout=30)
+        if crowd.is_alive():
+            crowd.kill()
+        write_ms = [w[3] * 1000 for w in writes]
+        rows.append({"traffic": traffic, "writes": len(writes), "write_p50": pct(write_ms, 50),
+                     "write_p99": pct(write_ms, 99), **seen})
+    print(f"\n### Task creation beside presence traffic ({http.name} HTTP, {ws_server.name} WebSockets at nice "
+          f"{args.ws_nice}; {args.presence_sockets} sockets subscribed to the project, heartbeat every 30 s, "
+          f"{args.presence_typists} typing a frame a second; {args.presence_writes} writes at {args.socket_rate:g}/s)")
+    print("| presence traffic | writes | write p50 ms | write p99 ms | presence frames sent by the sockets |"
+          " presence frames reaching a subscriber (per s) | most in one second |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {'yes' if r['traffic'] else 'no'} | {r['writes']} | {r['write_p50']:.2f} | {r['write_p99']:.2f} |"
+              f" {r['sent']} | {r['frames']} ({r['frames'] / r['seconds']:.2f}) | {r['max_per_second']} |")
+    quiet = statistics.median(r["write_p50"] for r in rows if not r["traffic"])
+    busy = statistics.median(r["write_p50"] for r in rows if r["traffic"])
+    print(f"create-task p50 with presence traffic {busy:.2f} ms against {quiet:.2f} ms without "
+          f"({(busy / quiet - 1) * 100:+.1f}%; target within 10%)")
+    results.append({"scenario": "presence", "rows": rows})
 
 
 def scenario_servers(args, seed, results, metrics_dir):
@@ -912,7 +1067,11 @@ def main() -> None:
     parser.add_argument("--compare", nargs="*",
                         default=["gunicorn", "gunicorn-4", "granian", "granian-4x1", "uvicorn", "daphne"],
                         help="servers for the comparison table (empty to skip)")
-    parser.add_argument("--only", nargs="*", default=["servers", "seed", "create", "board", "sockets", "notify"],
+    parser.add_argument("--presence-sockets", type=int, default=200)
+    parser.add_argument("--presence-typists", type=int, default=20)
+    parser.add_argument("--presence-writes", type=int, default=300, help="task creations per presence run")
+    parser.add_argument("--only", nargs="*", default=["servers", "seed", "create", "checklist", "board", "sockets",
+                                                      "notify", "presence"],
                         help="scenarios; also 'prod': make prod's worker counts through nginx (not in the default)")
     parser.add_argument("--prod-web", nargs="*", default=["2x4", "4x1", "3x2", "2x2"],
                         help="granian WORKERSxTHREADS for the 'prod' scenario (with make prod's uvicorn workers)")
@@ -934,17 +1093,21 @@ def main() -> None:
     try:
         if "create" in args.only:
             scenario_create(args, seed, http, results)
+        if "checklist" in args.only:
+            scenario_checklist(args, seed, http, results)
         if "board" in args.only:
             scenario_board(args, seed, http, results)
         if "seed" in args.only:
             scenario_seed(args, seed, http, results)
-        if "sockets" in args.only or "notify" in args.only:
+        if {"sockets", "notify", "presence"} & set(args.only):
             ws_server = Server(args.ws_server, args, metrics_dir, nice=args.ws_nice)
             try:
                 if "sockets" in args.only:
                     scenario_sockets(args, seed, http, ws_server, results)
                 if "notify" in args.only:
                     scenario_notify(args, seed, http, ws_server, results)
+                if "presence" in args.only:
+                    scenario_presence(args, seed, http, ws_server, results)
             finally:
                 ws_server.stop()
     finally:

@@ -53,6 +53,10 @@ def main() -> None:
     seed = project_services.project_create(workspace_id=workspace.pk, user=user, name="Seed", key="SEED")
     task = task_services.task_create(project_id=seed.pk, user=user, title="The shared task")
     task_services.comment_create(task_id=task.pk, user=user, body="first")
+    # Ticked and unticked in the checklist scenario, beside PATCHes of the same task.
+    checklist = task_services.checklist_create(task_id=task.pk, user=user, title="Steps")
+    items = [task_services.checklist_item_create(checklist_id=checklist.pk, user=user, text=f"step {i}")
+             for i in range(5)]
     todo = Status.objects.get(project=seed, group="todo")
     floor = project_services.project_create(workspace_id=workspace.pk, user=user, name="Floor", key="FLOOR")
     floor_status = Status.objects.get(project=floor, group="todo")
@@ -69,7 +73,7 @@ def main() -> None:
         "token": raw, "workspace_id": str(workspace.pk), "project_id": str(seed.pk), "task_id": str(task.pk),
         "status_id": str(todo.pk), "floor_project_id": str(floor.pk), "floor_status_id": str(floor_status.pk),
         "quiet_project_id": str(unwatched.pk), "assignee_id": str(assignee.pk), "assignee_token": assignee_raw,
-        "boards": boards,
+        "boards": boards, "checklist_item_id": str(items[0].pk),
     }, sys.stdout)
 
 

@@ -382,3 +382,8 @@ def project_latest_seqs(*, project_ids) -> dict[str, int]:
     """``{project_id: last_seq}`` of the given projects (for the sockets' heartbeat; no access check)."""
     return {str(project_id): seq for project_id, seq in
             ProjectCounters.objects.filter(project_id__in=list(project_ids)).values_list("project_id", "last_seq")}
+
+
+def project_has_task(*, project_id, task_id) -> bool:
+    """Whether ``task_id`` is a task of the project (presence frames name one; no access check)."""
+    return Project.objects.filter(pk=project_id, tasks__pk=task_id).exists()

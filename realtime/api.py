@@ -11,7 +11,8 @@ from pydantic import Field
 from projects.selectors import project_get_for_member
 from realtime.events import envelope
 from realtime.models import Event
-from realtime.schemas import EventOut
+from realtime.presence import presence_now
+from realtime.schemas import EventOut, PresencePage
 from realtime.tickets import TTL_SECONDS, ticket_issue
 from taskhub.errors import Gone, ValidationError
 from taskhub.pagination import MAX_LIMIT
@@ -69,3 +70,13 @@ def event_list(request, project_id: uuid.UUID, params: Query[EventParams]):
         next_cursor = str(events[-1].seq)
     return {"items": [envelope(e) for e in events], "next_cursor": next_cursor, "latest_seq": latest}
 
+
+@router.get("/projects/{project_id}/presence", response={200: PresencePage, 404: ErrorOut, 422: ValidationErrorOut})
+def presence_list(request, project_id: uuid.UUID):
+    """Who has the board or one of its tasks open, and how: the list of the socket's ``presence`` frames.
+
+    One per user and task, in their most recent state, oldest first. Ephemeral (Redis, or this process on
+    the embedded default); one query, the access check.
+    """
+    project_get_for_member(project_id=project_id, user=request.user)
+    return {"items": presence_now(project_id=project_id), "next_cursor": None}

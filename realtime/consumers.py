@@ -35,17 +35,20 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from notifications.selectors import notification_counts, notification_latest_seqs, notifications_since
 from projects.selectors import (
     project_get_for_member,
+    project_has_task,
     project_latest_seqs,
     workspace_get_for_member,
     workspace_memberships,
 )
 from realtime import events as event_log
+from realtime import presence
 from realtime.publisher import publisher
 from realtime.tickets import ticket_consume
 from taskhub.errors import NotFound
@@ -202,6 +205,25 @@ def heartbeat_of_this_loop() -> Heartbeat:
     return found
 
 
+async def _send_presence(project_id: str, frame: dict) -> None:
+    await get_channel_layer().group_send(event_log.project_group(project_id), {
+        "type": "presence.frame", "frame": frame, "text": json.dumps(frame, separators=(",", ":"))})
+
+
+def presence_hub() -> presence.PresenceHub:
+    return presence.hub_of_this_loop(_send_presence)
+
+
+@dataclass
+class Announced:
+    """What this socket last announced in a project, and when it last wrote it to the store."""
+
+    task_id: str | None
+    state: str
+    since: float
+    written: float
+
+
 class BoardConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch(self, message):
         """Board events skip Channels' per-message ``aclose_old_connections``.
@@ -217,6 +239,8 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         """
         if message["type"] == "board.event":
             await self.board_event(message)
+        elif message["type"] == "presence.frame":  # as board events: no database
+            await self.presence_frame(message)
         else:
             await super().dispatch(message)
 
@@ -233,8 +257,11 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         self.notifications: Stream | None = None
         self.frame_times: deque[float] = deque()
         self.send_lock = asyncio.Lock()
+        self.announced: dict[str, Announced] = {}
+        self.known_tasks: set[tuple[str, str]] = set()
         await self.channel_layer.group_add(event_log.user_group(self.user.pk), self.channel_name)
         heartbeat_of_this_loop().join(self)
+        presence_hub().join(self)
 
     async def _authenticate(self):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -254,6 +281,9 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             return
         WEBSOCKETS.dec()
         heartbeat_of_this_loop().leave(self)
+        for project_id in list(getattr(self, "announced", {})):
+            await self._withdraw(project_id)
+        presence_hub().leave(self)
         streams = [*getattr(self, "projects", {}).values(), getattr(self, "notifications", None)]
         for stream in streams:
             if stream is not None and stream.fill_task:
@@ -305,6 +335,8 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
                 await self._error("invalid", "subscribe needs project_id, workspace_id or notifications: true.")
         elif kind == "unsubscribe":
             await self._unsubscribe(content)
+        elif kind == "presence":
+            await self._presence(content)
         else:
             await self._error("unknown_type", f"Unknown frame type {kind[:40]!r}.")
 
@@ -425,6 +457,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
 
     async def _drop_project(self, project_id: str):
         subscription = self.projects.pop(project_id, None)
+        await self._withdraw(project_id)
         if subscription is not None:
             if subscription.fill_task:
                 subscription.fill_task.cancel()
@@ -434,6 +467,80 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         if workspace_id in self.workspaces:
             self.workspaces.discard(workspace_id)
             await self.channel_layer.group_discard(event_log.workspace_group(workspace_id), self.channel_name)
+
+    # --- presence ------------------------------------------------------------------------------
+
+    async def _presence(self, content):
+        """``{type: presence, project_id, task_id, state}``: announce or renew this socket's presence.
+
+        Only on a socket subscribed to the project (so only by a user who can
+        see it): ``not_found`` for a project the user may not see or a task not
+        of the project. A renewal that changes nothing is written to the store
+        at most every ``presence.renew_every()`` and broadcasts nothing.
+        """
+        try:
+            project_id = str(uuid.UUID(str(content.get("project_id"))))
+        except ValueError:
+            await self._error("invalid", "project_id must be a UUID.")
+            return
+        raw_task, state = content.get("task_id"), content.get("state")
+        try:
+            task_id = None if raw_task is None else str(uuid.UUID(str(raw_task)))
+        except ValueError:
+            await self._error("invalid", "task_id must be a UUID or null.", project_id=project_id)
+            return
+        if state not in presence.STATES:
+            await self._error("invalid", "state must be viewing, editing or typing.", project_id=project_id)
+            return
+        if project_id not in self.projects:
+            try:
+                await database_sync_to_async(_project_state)(project_id, self.user)
+            except NotFound:
+                await self._error("not_found", "Project not found.", project_id=project_id)
+                return
+            await self._error("not_subscribed", "Subscribe to the project before announcing in it.",
+                              project_id=project_id)
+            return
+        if task_id is not None and (project_id, task_id) not in self.known_tasks:
+            if not await database_sync_to_async(project_has_task)(project_id=project_id, task_id=task_id):
+                await self._error("invalid", "task_id is not a task of this project.", project_id=project_id,
+                                  task_id=task_id)
+                return
+            self.known_tasks.add((project_id, task_id))
+        now = time.time()
+        before = self.announced.get(project_id)
+        changed = before is None or (before.task_id, before.state) != (task_id, state)
+        if not changed and now - before.written < presence.renew_every():
+            return
+        since = now if changed else before.since
+        entry = presence.Entry(user_id=str(self.user.pk), display_name=self.user.display_name, task_id=task_id,
+                               state=state, since=since, deadline=now + presence.ttl())
+        self.announced[project_id] = Announced(task_id=task_id, state=state, since=since, written=now)
+        try:
+            await presence.store().put(project_id, self.channel_name, entry)
+        except Exception:  # Redis down: presence is best effort
+            logger.warning("presence write failed", exc_info=True)
+            return
+        if changed:
+            presence_hub().changed(project_id)
+
+    async def _withdraw(self, project_id: str):
+        """Remove this socket's presence in the project (it closed, left, or lost access)."""
+        if self.announced.pop(project_id, None) is None:
+            return
+        try:
+            await presence.store().remove(project_id, self.channel_name)
+        except Exception:
+            logger.warning("presence removal failed", exc_info=True)
+            return
+        presence_hub().changed(project_id)
+
+    async def presence_frame(self, message):
+        frame = message["frame"]
+        project_id = frame["project_id"]
+        presence_hub().seen(project_id, frame["data"]["users"])
+        if project_id in getattr(self, "projects", {}):
+            await self._send(frame, message.get("text"))
 
     # --- events from the channel layer -------------------------------------------------------
 

@@ -247,6 +247,8 @@ TASKHUB_TOKEN_TTL_DAYS = int(os.environ.get("TASKHUB_TOKEN_TTL_DAYS", "30"))
 TASKHUB_INVITATION_DAYS = int(os.environ.get("TASKHUB_INVITATION_DAYS", "14"))
 # How often each socket is told the latest seq of what it follows (realtime.consumers, "heartbeat").
 TASKHUB_WS_HEARTBEAT_SECONDS = float(os.environ.get("TASKHUB_WS_HEARTBEAT_SECONDS", "30"))
+# A presence entry not renewed for this long is gone (API.md: 60 s; clients renew every 30 s).
+TASKHUB_PRESENCE_TTL_SECONDS = float(os.environ.get("TASKHUB_PRESENCE_TTL_SECONDS", "60"))
 # Login and registration rate limits count attempts in fixed windows of this many seconds.
 TASKHUB_RATE_WINDOW = int(os.environ.get("TASKHUB_RATE_WINDOW", "60"))
 # Event log retention, used by `manage.py trim_events`.

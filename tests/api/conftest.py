@@ -68,6 +68,7 @@ ENDPOINTS = (
     ("PATCH", "/checklists/{checklist_id}"), ("DELETE", "/checklists/{checklist_id}"),
     ("POST", "/checklists/{checklist_id}/items"), ("PATCH", "/checklist-items/{item_id}"),
     ("DELETE", "/checklist-items/{item_id}"), ("GET", "/tasks/{task_id}/activity"),
+    ("GET", "/projects/{project_id}/presence"),
     ("POST", "/workspaces/{workspace_id}/invitations"), ("GET", "/workspaces/{workspace_id}/invitations"),
     ("GET", "/me/invitations"), ("POST", "/invitations/{invitation_id}/accept"),
     ("POST", "/invitations/{invitation_id}/decline"), ("DELETE", "/invitations/{invitation_id}"),

@@ -138,6 +138,7 @@ MATRIX = [
     row("comment_create", "POST", "/tasks/{t}/comments", {"body": "Me too"}, 201, 201, 201, 201, 404),
     row("comment_update", "PATCH", "/comments/{c}", {"body": "Edited"}, 200, 403, 403, 403, 404),
     row("comment_delete", "DELETE", "/comments/{c}", None, 204, 403, 403, 403, 404),
+    row("presence", "GET", "/projects/{p}/presence", None, 200, 200, 200, 200, 404),
     row("task_activity", "GET", "/tasks/{t}/activity", None, 200, 200, 200, 200, 404),
     row("archived_task_activity", "GET", "/tasks/{at}/activity", None, 200, 200, 200, 200, 404),
     # checklists: reading follows task reading, writing follows task editing

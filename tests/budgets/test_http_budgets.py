@@ -262,6 +262,7 @@ CASES = {
     "comment_delete": lambda w: ("DELETE", f"/comments/{w.comment.pk}", None, 204),
     "comment_create_mentioning": lambda w: ("POST", f"/tasks/{w.task.pk}/comments",
                                             {"body": f"<@{w.spare.pk}> and <@{w.owner.pk}>, have a look"}, 201),
+    "presence_list": lambda w: ("GET", f"/projects/{w.project.pk}/presence", None, 200),
     "task_activity": lambda w: ("GET", f"/tasks/{w.task.pk}/activity?limit=200", None, 200),
     # checklists
     "checklist_list": lambda w: ("GET", f"/tasks/{w.task.pk}/checklists", None, 200),
@@ -402,6 +403,7 @@ EXPECTED: dict[str, int | dict] = {
     # RETURNING, INSERT the event
     "comment_update": 4,
     "comment_delete": 4,
+    "presence_list": 1,  # access (the presence itself is in Redis, or in this process)
     "task_activity": 2,  # access to the task, SELECT the page of its events (the log's per-task index)
     # access to the task, SELECT its checklists, SELECT their items with who ticked them
     "checklist_list": 3,

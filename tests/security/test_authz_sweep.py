@@ -263,6 +263,8 @@ RULES: dict[tuple[str, str], list[Case]] = {
         Case("owners_comment", see(OWNER)),
         Case("viewers_comment", see({"viewer"}), ids={"comment_id": "viewer_comment"}),
     ],
+    ("GET", "/projects/{project_id}/presence"): [
+        Case("presence", see()), Case("presence_archived", see(), ids={"project_id": "archived_project"})],
     ("GET", "/tasks/{task_id}/activity"): [
         Case("activity", see()), Case("activity_archived", see(), ids={"task_id": "archived_task"})],
     # checklists: reading follows task reading, writing follows task editing
