@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run prod test lint venv migrate seed serve clean bench bench-browser stress openapi-lint
+.PHONY: run prod test lint venv migrate seed serve clean bench bench-sockets bench-browser stress openapi-lint
 
 venv: $(STAMP)
 
@@ -60,8 +60,13 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	@touch $(BENCH_STAMP)
 
 # Needs PostgreSQL and Redis on this machine (BENCH_ARGS passes options to bench/run.py).
+# Then 5 000 subscribed sockets on the WebSocket workers (bench/sockets.py; SOCKETS_ARGS passes options).
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/sockets.py $(SOCKETS_ARGS)
+
+bench-sockets: $(BENCH_STAMP)
+	$(PY) bench/sockets.py $(SOCKETS_ARGS)
 
 # The board client in headless Chromium: 1 000 cards shown, and a remote move's delay (needs
 # PostgreSQL, Redis and Debian's chromium; BROWSER_BENCH_ARGS passes options to bench/browser.py).

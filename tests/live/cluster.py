@@ -7,8 +7,8 @@ its own, so stopping or killing it disturbs nobody else on the machine:
   on the same port; several make the channel layer's shards.
 - ``PgBouncer``: Debian's ``pgbouncer`` in transaction mode in front of the
   test database.
-- ``Nginx``: a reverse proxy on one port in front of a set of server
-  processes, ``/ws/`` with the WebSocket upgrade, the rest as plain HTTP.
+- ``Nginx``: production's reverse proxy (deploy/'s configuration) on one
+  port in front of a set of server processes.
 """
 
 from __future__ import annotations
@@ -183,12 +183,14 @@ class PgBouncer:
 
 
 class Nginx:
-    """nginx on one port in front of ``upstreams`` (ports of server processes on 127.0.0.1).
+    """Production's nginx (deploy/nginx.conf.template, as ``make prod`` renders it) on one port.
 
-    ``/ws/`` goes through with the upgrade headers and a read timeout longer
-    than any quiet socket's silence; everything else is proxied as HTTP with
-    ``X-Forwarded-For``. Requests rotate over the upstreams; one that refuses
-    the connection (a killed process) is skipped for the next.
+    ``upstreams`` are ports of server processes on 127.0.0.1; they serve both of
+    the template's upstreams (the ASGI processes here answer HTTP as well as
+    ``/ws/``), so requests and sockets rotate over all of them, and one that
+    refuses the connection (a killed process) is skipped for the next. nginx
+    reaches them from ``PROXY_ADDRESS``, which the servers must trust
+    (``TASKHUB_TRUSTED_PROXIES``) as in production.
     """
 
     def __init__(self, upstreams: list[int]) -> None:
@@ -203,60 +205,33 @@ class Nginx:
 
     @property
     def log_path(self) -> Path:
-        return self.dir / "error.log"
+        return self.dir / "stderr.log"
 
     def write_config(self) -> Path:
-        servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in self.upstreams)
-        temp = "\n".join(f"    {name}_temp_path {self.dir / name};" for name in
-                         ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        import resource
+
+        from deploy.prod import render_nginx_conf
+
+        static = self.dir / "static"
+        static.mkdir()
+        addresses = [f"127.0.0.1:{port}" for port in self.upstreams]
         conf = self.dir / "nginx.conf"
-        conf.write_text(f"""
-daemon off;
-worker_processes 1;
-pid {self.dir / 'nginx.pid'};
-error_log {self.log_path} warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;  # the handshake URL carries the socket's ticket
-{temp}
-    upstream taskhub {{
-{servers}
-    }}
-    map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
-    server {{
-        listen 127.0.0.1:{self.port};
-        location /ws/ {{
-            proxy_pass http://taskhub;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_read_timeout 1h;
-            proxy_send_timeout 1h;
-        }}
-        location / {{
-            proxy_pass http://taskhub;
-            proxy_http_version 1.1;
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        }}
-    }}
-}}
-""")
+        conf.write_text(render_nginx_conf(listen=f"127.0.0.1:{self.port}", run_dir=self.dir, static_root=static,
+                                          wsgi=addresses, asgi=addresses,
+                                          nofile=resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
         return conf
 
     def start(self) -> Nginx:
         conf = self.write_config()
-        with open(self.dir / "stderr.log", "ab") as log:
-            self.proc = subprocess.Popen([NGINX, "-p", str(self.dir), "-c", str(conf)], stdout=log,
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([NGINX, "-e", "stderr", "-p", str(self.dir), "-c", str(conf)], stdout=log,
                                          stderr=subprocess.STDOUT)
         wait_until(self._answers, timeout=15, what=f"nginx on port {self.port}")
         return self
 
     def _answers(self) -> bool:
         if self.proc.poll() is not None:
-            raise AssertionError(f"nginx exited: {(self.dir / 'stderr.log').read_text()[-2000:]}")
+            raise AssertionError(f"nginx exited: {self.log_path.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(f"{self.base}/api/v1/health", timeout=1):
                 return True
