@@ -517,3 +517,24 @@ def test_a_ticks_a_checklist_item_and_b_sees_the_new_count_and_the_activity(site
     expect(b.locator(".checklist-items li.done")).to_have_text(["Changelog", "Tag"], timeout=LIVE)
     expect(b.locator(".activity-list li").first).to_contain_text("updated a checklist item", timeout=LIVE)
 
+
+
+def test_presence_on_the_board_and_the_card_and_typing_in_the_comment_box(site, people, two):
+    project = new_project(people)
+    task = people["a"].api("POST", f"/projects/{project['id']}/tasks", {"title": "Talk it over"})
+    a, b = two("a"), two("b")
+    open_board(a, site, project["id"])
+    a.goto(f"{site.base}/p/{project['id']}/t/{task['id']}/")
+    b.goto(f"{site.base}/p/{project['id']}/t/{task['id']}/")
+    ana = people["b"].name
+    expect(a.locator(f'.presence .avatar[title="{ana}"]')).to_have_count(1, timeout=LIVE)
+    expect(a.locator(f'.panel-presence .avatar[title="{ana}"]')).to_have_count(1, timeout=LIVE)
+    expect(card(a, "Talk it over").locator(f'.card-viewers .avatar[title="{ana}"]')).to_have_count(1)
+    b.locator(".comment-input").type("Let me think")
+    expect(a.locator(".typing")).to_have_text(f"{ana} is typing…", timeout=LIVE)
+    expect(a.locator(".typing")).to_have_text("", timeout=LIVE + 3000)  # stopped typing: viewing again
+    b.locator(".panel .close").click()
+    expect(a.locator(f'.panel-presence .avatar[title="{ana}"]')).to_have_count(0, timeout=LIVE)
+    expect(a.locator(f'.presence .avatar[title="{ana}"]')).to_have_count(1)  # still on the board
+    b.close()
+    expect(a.locator(f'.presence .avatar[title="{ana}"]')).to_have_count(0, timeout=LIVE)
