@@ -14,7 +14,14 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from accounts import ratelimit
+from taskhub.clientaddr import client_address
 from tasks.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
+
+# Failed session logins per window (TASKHUB_RATE_WINDOW) from one address and for one email: the same
+# budget as POST /auth/token's, but only failures count, so people who type their password right are
+# never held up by the limit, while guessing is.
+FAILED_LOGINS_PER_IP, FAILED_LOGINS_PER_EMAIL = 20, 10
 
 
 def demo_login_prefilled() -> bool:
@@ -27,6 +34,27 @@ def demo_login_prefilled() -> bool:
 class Login(auth_views.LoginView):
     template_name = "web/login.html"
     redirect_authenticated_user = True
+
+    def _limits(self, request) -> list[tuple[str, str, int]]:
+        email = request.POST.get("username", "").strip().lower()
+        return [("login-fail-ip", client_address(request) or "unknown", FAILED_LOGINS_PER_IP),
+                ("login-fail-email", email, FAILED_LOGINS_PER_EMAIL)]
+
+    def post(self, request, *args, **kwargs):
+        window = settings.TASKHUB_RATE_WINDOW
+        for scope, ident, limit in self._limits(request):
+            wait = ratelimit.over(scope, ident, limit=limit, window=window)
+            if wait is not None:  # the form is not even checked: no password is tried
+                context = self.get_context_data(form=self.get_form_class()(request), throttled=True)
+                response = self.render_to_response(context, status=429)
+                response["Retry-After"] = str(wait)
+                return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        for scope, ident, limit in self._limits(self.request):
+            ratelimit.hit(scope, ident, limit=limit, window=settings.TASKHUB_RATE_WINDOW)
+        return super().form_invalid(form)
 
     def get_initial(self):
         initial = super().get_initial()

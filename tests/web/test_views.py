@@ -120,3 +120,23 @@ def test_register_page_follows_the_open_signup_setting(client, settings, owner):
     settings.TASKHUB_OPEN_SIGNUP = True
     client.force_login(owner)
     assert client.get("/register/")["Location"] == "/"
+
+
+def test_failed_logins_are_limited_and_good_ones_are_not(owner, editor):
+    from web.views import FAILED_LOGINS_PER_EMAIL
+
+    browser = Client()
+
+    def log_in(user, password):
+        return browser.post("/login/", {"username": user.email, "password": password})
+
+    for _ in range(FAILED_LOGINS_PER_EMAIL + 3):  # right ones never count
+        assert log_in(editor, factories.PASSWORD).status_code == 302
+        browser.post("/logout/")
+    for _ in range(FAILED_LOGINS_PER_EMAIL):
+        assert log_in(owner, "wrong").status_code == 200
+    held = log_in(owner, factories.PASSWORD)  # even the right password, now: the guesser is held up
+    assert held.status_code == 429 and int(held["Retry-After"]) >= 1
+    assert "Too many failed logins" in held.content.decode()
+    assert "_auth_user_id" not in browser.session
+    assert log_in(editor, factories.PASSWORD).status_code == 302  # another email from the same address

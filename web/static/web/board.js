@@ -335,8 +335,12 @@ export class BoardView {
       if (this.pendingCreates.has(requestId)) this.confirmCreate(requestId, task);
       else this.upsert(task);
     } catch (error) {
+      // The echo may have confirmed it already (the write committed, its response was lost):
+      // then the card is the server's and stays.
+      if (!this.pendingCreates.has(requestId)) return;
       this.pendingCreates.delete(requestId);
-      col.ids.splice(col.ids.indexOf(tempId), 1);
+      const index = col.ids.indexOf(tempId);
+      if (index !== -1) col.ids.splice(index, 1);
       this.tasks.delete(tempId);
       col.count -= 1;
       this.renderColumnCards(col);
