@@ -500,6 +500,29 @@ def _ws_frame(text: str) -> bytes:
     return bytes([0x81]) + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
+async def _discard_answering_pings(reader, writer) -> None:
+    """Read a raw socket's frames and drop them, answering the server's pings (uvicorn closes a socket
+    that leaves its pings unanswered for 20 s, which would end the crowd's presence mid-run)."""
+    buffer = b""
+    while chunk := await reader.read(1 << 16):
+        buffer += chunk
+        while len(buffer) >= 2:
+            opcode, length, start = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if length == 126:
+                length, start = int.from_bytes(buffer[2:4]), 4
+            elif length == 127:
+                length, start = int.from_bytes(buffer[2:10]), 10
+            if len(buffer) < start + length:
+                break
+            payload, buffer = buffer[start:start + length], buffer[start + length:]
+            if opcode == 0x9:  # ping: a masked pong with its payload
+                import secrets
+
+                mask = secrets.token_bytes(4)
+                writer.write(bytes([0x8A, 0x80 | len(payload)]) + mask
+                             + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
 def _presence_crowd(spec: dict, ready, stop, out) -> None:
     """``n`` sockets subscribed to the project; with ``traffic``, each announces itself every
     ``heartbeat`` seconds (staggered) and ``typists`` of them send a frame a second, alternating
@@ -548,7 +571,8 @@ def _presence_crowd(spec: dict, ready, stop, out) -> None:
                 beat += 1
                 await asyncio.sleep(pause)
 
-        tasks = [asyncio.create_task(watch())] + [asyncio.create_task(_discard(reader)) for reader, _ in drains]
+        tasks = [asyncio.create_task(watch())] + [asyncio.create_task(_discard_answering_pings(reader, writer))
+                                                  for reader, writer in drains]
         if spec["traffic"]:
             tasks += [asyncio.create_task(member(i, writer)) for i, (_, writer) in enumerate(drains)]
             await asyncio.sleep(spec["heartbeat"])  # every socket has announced once before the writes start
