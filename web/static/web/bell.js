@@ -109,7 +109,8 @@ export class Bell {
       try {
         const { notification } = await api.readNotification(n.id).then((r) => ({ notification: r.notification || r }));
         Object.assign(n, notification);
-        this.setUnread(this.unread - 1);
+        // The absolute count, not a local "- 1": the notifications_read frame may have set it already.
+        this.recount();
       } catch { /* the list refreshes next time */ }
     }
     this.onOpen(n);
@@ -117,9 +118,11 @@ export class Bell {
 
   async readAll() {
     try {
-      const { unread } = await api.readAllNotifications();
+      // Up to the newest one shown: one that arrives meanwhile, unseen, stays unread.
+      const upTo = Math.max(0, ...(this.items || []).map((n) => n.seq));
+      const { unread } = await api.readAllNotifications(upTo || undefined);
       this.setUnread(unread);
-      for (const n of this.items || []) n.read_at ||= new Date().toISOString();
+      for (const n of this.items || []) if (n.seq <= upTo) n.read_at ||= new Date().toISOString();
       this.renderList();
     } catch (error) {
       toast(error.message, "error");
