@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 
 import pytest
 
@@ -29,11 +30,12 @@ def _presence_frame(ws, timeout: float) -> dict:
             return frame
 
 
-def _socket(server: Server, token: str, project):
+def _socket(sockets: ExitStack, server: Server, token: str, project):
+    """A subscribed socket, closed with ``sockets`` (or earlier, by the test)."""
     from websockets.sync.client import connect
 
     ticket = server.call("POST", "/realtime/ticket", token).body["ticket"]
-    ws = connect(server.ws_url(ticket), origin=server.base, open_timeout=10)
+    ws = sockets.enter_context(connect(server.ws_url(ticket), origin=server.base, open_timeout=10))
     ws.send(json.dumps({"type": "subscribe", "project_id": str(project.pk), "since": None}))
     assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
     return ws
@@ -50,10 +52,10 @@ def test_presence_is_shared_by_the_server_processes(project, owner, editor, serv
     watcher_token, _ = token_create(email=owner.email, password=factories.PASSWORD)
     member_token, _ = token_create(email=editor.email, password=factories.PASSWORD)
     task = factories.task(project, owner, title="Open on both")
-    watcher = _socket(second, watcher_token, project)
-    try:
+    with ExitStack() as sockets:
+        watcher = _socket(sockets, second, watcher_token, project)
         # Announced on process 1, seen on process 2, over the socket and over REST.
-        member = _socket(first, member_token, project)
+        member = _socket(sockets, first, member_token, project)
         _announce(member, project, "typing", task)
         frame = _presence_frame(watcher, 10)
         assert [(u["user"]["id"], u["task_id"], u["state"]) for u in frame["data"]["users"]] == [
@@ -66,7 +68,7 @@ def test_presence_is_shared_by_the_server_processes(project, owner, editor, serv
         assert _presence_frame(watcher, 5)["data"]["users"] == []
         assert time.monotonic() - closed < 2.0
         # Its server is killed: gone within the window of its last renewal.
-        member = _socket(first, member_token, project)
+        member = _socket(sockets, first, member_token, project)
         _announce(member, project, "viewing")
         assert _presence_frame(watcher, 10)["data"]["users"][0]["state"] == "viewing"
         renewed = time.monotonic()
@@ -76,5 +78,3 @@ def test_presence_is_shared_by_the_server_processes(project, owner, editor, serv
         assert frame["data"]["users"] == []
         assert TTL - 0.5 <= waited <= TTL + TTL / 4 + 1.0, waited
         assert second.call("GET", f"/projects/{project.pk}/presence", watcher_token).body["items"] == []
-    finally:
-        watcher.close()
