@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 
 import pytest
-import redis
 from django.conf import settings
 
 from accounts.services import token_create
@@ -27,12 +25,12 @@ from projects.models import ProjectCounters
 from realtime.consumers import GAP_WAIT_SECONDS
 from realtime.events import project_group
 from tests import factories
+from tests.live.cluster import RedisServer
 from tests.live.servers import (
     Server,
     board_subscribe,
     events_until,
     fetch_text,
-    free_port,
     metric_value,
     needs_pg_redis,
     wait_until,
@@ -41,47 +39,9 @@ from tests.live.servers import (
 pytestmark = [pytest.mark.django_db(transaction=True), needs_pg_redis]
 
 
-class RedisProcess:
-    """A throwaway ``redis-server`` on 127.0.0.1: nothing saved, not daemonized, killable."""
-
-    def __init__(self, log_path) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                 "--save", "", "--appendonly", "no"],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        wait_until(self._answers, timeout=10, what=f"redis-server on port {self.port}")
-
-    def _answers(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"redis-server exited: {self.log_path.read_text()[-2000:]}")
-        try:
-            return redis.Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=0.2).ping()
-        except redis.RedisError:
-            return False
-
-    def subscribers(self, channel: str) -> int:
-        return dict(redis.Redis(port=self.port, socket_timeout=1).pubsub_numsub(channel)).get(channel.encode(), 0)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
 @pytest.fixture
 def own_redis(tmp_path):
-    process = RedisProcess(tmp_path / "redis.log")
+    process = RedisServer(tmp_path / "redis.log")
     process.start()
     yield process
     process.kill()
